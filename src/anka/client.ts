@@ -1,0 +1,203 @@
+import { randomUUID } from "node:crypto";
+import { ControllerError } from "./errors.ts";
+import {
+  parseGroups,
+  parseInstance,
+  parseInstanceList,
+  parseStartedIds,
+  parseStatus,
+  parseTemplate,
+  parseTemplateSummaries,
+  type ControllerStatus,
+  type Instance,
+  type NodeGroup,
+  type Template,
+  type TemplateSummary,
+} from "./model.ts";
+import { ControllerTransport, type TransportOptions } from "./transport.ts";
+
+export type ClientOptions = TransportOptions;
+
+/** What a start request may carry (reference §3). Numbers go out as JSON numbers. */
+export interface StartInstanceRequest {
+  templateId: string;
+  tag?: string;
+  version?: number;
+  count?: number;
+  name?: string;
+  externalId?: string;
+  nodeId?: string;
+  groupId?: string;
+  priority?: number;
+  /** Plain text; the client sends it base64-encoded as the API requires. */
+  startupScript?: string;
+  /** 0: after the VM network is up (default), 1: as soon as the VM boots. */
+  startupScriptCondition?: 0 | 1;
+  scriptMonitoring?: boolean;
+  scriptTimeoutSeconds?: number;
+  /** What the node does with the VM when a monitored script fails: 0 stop, 1 keep alive, 2 delete. */
+  scriptFailHandler?: 0 | 1 | 2;
+  metadata?: Record<string, string | number | boolean>;
+  vcpu?: number;
+  vramMb?: number;
+}
+
+export interface InstanceUpdate {
+  name?: string;
+  externalId?: string;
+  metadata?: Record<string, string | number | boolean>;
+}
+
+/**
+ * Metadata key holding a random token per start request. After an ambiguous failure (the
+ * connection dropped after the controller may have acted) the client looks for instances carrying
+ * this token before trying again, so one request never yields two VMs and never adopts a VM
+ * another run started with the same external_id.
+ */
+export const START_TOKEN_METADATA_KEY = "anka_azdo_start_token";
+
+/** The controller's startup_script field: base64 of the script text. */
+export function encodeStartupScript(script: string): string {
+  return Buffer.from(script, "utf8").toString("base64");
+}
+
+/** Typed endpoints of the Anka Build Cloud Controller REST API. */
+export class AnkaClient {
+  readonly transport: ControllerTransport;
+
+  constructor(options: ClientOptions) {
+    this.transport = new ControllerTransport(options);
+  }
+
+  get url(): string {
+    return this.transport.baseUrl.origin;
+  }
+
+  async status(): Promise<ControllerStatus> {
+    return this.get("/api/v1/status", {}, parseStatus);
+  }
+
+  async listTemplates(): Promise<TemplateSummary[]> {
+    return this.get("/api/v1/registry/vm", {}, parseTemplateSummaries);
+  }
+
+  /** One template with its versions and tags. */
+  async getTemplate(templateId: string): Promise<Template> {
+    return this.get("/api/v1/registry/vm", { id: templateId }, parseTemplate);
+  }
+
+  async getInstance(instanceId: string): Promise<Instance> {
+    const instance = await this.get("/api/v1/vm", { id: instanceId }, (body) => parseInstance(body));
+    return { ...instance, id: instance.id || instanceId };
+  }
+
+  async listInstances(): Promise<Instance[]> {
+    return this.get("/api/v1/vm", {}, parseInstanceList);
+  }
+
+  /** The API has no server-side filter (reference §4.2): list and match exactly, as every peer does. */
+  async findInstancesByExternalId(externalId: string): Promise<Instance[]> {
+    return (await this.listInstances()).filter((instance) => instance.externalId === externalId);
+  }
+
+  async listGroups(): Promise<NodeGroup[]> {
+    return this.get("/api/v1/group", {}, parseGroups);
+  }
+
+  async updateInstance(instanceId: string, update: InstanceUpdate): Promise<void> {
+    const body: Record<string, unknown> = {};
+    if (update.name !== undefined) body.name = update.name;
+    if (update.externalId !== undefined) body.external_id = update.externalId;
+    if (update.metadata !== undefined) body.metadata = update.metadata;
+    await this.transport.call("PUT", "/api/v1/vm", { query: { id: instanceId }, body, idempotent: true });
+  }
+
+  /** DELETE with a JSON body (reference §1). Terminating an already terminated instance is OK. */
+  async terminateInstance(instanceId: string): Promise<void> {
+    await this.transport.call("DELETE", "/api/v1/vm", { body: { id: instanceId }, idempotent: true });
+  }
+
+  async startInstance(request: StartInstanceRequest): Promise<string> {
+    const ids = await this.startInstances({ ...request, count: 1 });
+    return ids[0] as string;
+  }
+
+  /**
+   * Starts `count` instances. Never retried blindly: after an ambiguous failure it first looks
+   * for instances this very request created (by its start token), and only tries again when
+   * there are none.
+   */
+  async startInstances(request: StartInstanceRequest): Promise<string[]> {
+    const token = randomUUID();
+    const body = startBody(request, token);
+    const attempts = Math.max(1, this.transport.retryPolicy.attempts);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.parse(
+          "POST",
+          "/api/v1/vm",
+          await this.transport.call("POST", "/api/v1/vm", { body, idempotent: false }),
+          parseStartedIds,
+        );
+      } catch (error) {
+        if (!(error instanceof ControllerError) || !error.retryable || attempt >= attempts) throw error;
+        if (error.ambiguous) {
+          const created = await this.instancesOfStartToken(token);
+          if (created.length > 0) return created.map((instance) => instance.id);
+        }
+        await this.transport.clock.sleep(this.transport.backoff(attempt));
+      }
+    }
+  }
+
+  private async instancesOfStartToken(token: string): Promise<Instance[]> {
+    return (await this.listInstances()).filter(
+      (instance) => instance.metadata?.[START_TOKEN_METADATA_KEY] === token,
+    );
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+
+  private async get<T>(path: string, query: Record<string, string>, parse: (body: unknown) => T): Promise<T> {
+    return this.parse(
+      "GET",
+      path,
+      await this.transport.call("GET", path, { query, idempotent: true }),
+      parse,
+    );
+  }
+
+  private parse<T>(method: string, path: string, body: unknown, parse: (body: unknown) => T): T {
+    try {
+      return parse(body);
+    } catch (problem) {
+      throw this.transport.shapeError(method, path, problem);
+    }
+  }
+}
+
+function startBody(request: StartInstanceRequest, token: string): Record<string, unknown> {
+  const body: Record<string, unknown> = { vmid: request.templateId };
+  const set = (key: string, value: unknown) => {
+    if (value !== undefined && value !== "") body[key] = value;
+  };
+  set("tag", request.tag);
+  set("version", request.version);
+  set("count", request.count);
+  set("name", request.name);
+  set("external_id", request.externalId);
+  set("node_id", request.nodeId);
+  set("group_id", request.groupId);
+  set("priority", request.priority);
+  if (request.startupScript !== undefined) body.startup_script = encodeStartupScript(request.startupScript);
+  set("startup_script_condition", request.startupScriptCondition);
+  set("script_monitoring", request.scriptMonitoring);
+  set("script_timeout", request.scriptTimeoutSeconds);
+  set("script_fail_handler", request.scriptFailHandler);
+  set("vcpu", request.vcpu);
+  set("vram", request.vramMb);
+  body.metadata = { ...request.metadata, [START_TOKEN_METADATA_KEY]: token };
+  return body;
+}
