@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { withRetries } from "../net/retry.ts";
 import { ControllerError } from "./errors.ts";
 import {
   parseGroups,
@@ -130,24 +131,27 @@ export class AnkaClient {
   async startInstances(request: StartInstanceRequest): Promise<string[]> {
     const token = randomUUID();
     const body = startBody(request, token);
-    const attempts = Math.max(1, this.transport.retryPolicy.attempts);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.parse(
-          "POST",
-          "/api/v1/vm",
-          await this.transport.call("POST", "/api/v1/vm", { body, idempotent: false }),
-          parseStartedIds,
-        );
-      } catch (error) {
-        if (!(error instanceof ControllerError) || !error.retryable || attempt >= attempts) throw error;
-        if (error.ambiguous) {
+    let previousFailure: unknown;
+    return withRetries(
+      async () => {
+        if (previousFailure instanceof ControllerError && previousFailure.ambiguous) {
           const created = await this.instancesOfStartToken(token);
           if (created.length > 0) return created.map((instance) => instance.id);
         }
-        await this.transport.clock.sleep(this.transport.backoff(attempt));
-      }
-    }
+        try {
+          const answer = await this.transport.call("POST", "/api/v1/vm", { body, idempotent: false });
+          return this.parse("POST", "/api/v1/vm", answer, parseStartedIds);
+        } catch (error) {
+          previousFailure = error;
+          throw error;
+        }
+      },
+      {
+        policy: this.transport.retryPolicy,
+        sleep: (ms) => this.transport.clock.sleep(ms),
+        isRetryable: (error) => error instanceof ControllerError && error.retryable,
+      },
+    );
   }
 
   private async instancesOfStartToken(token: string): Promise<Instance[]> {

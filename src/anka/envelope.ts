@@ -1,5 +1,5 @@
 import { ControllerFailError, ControllerResponseError, type RequestDescription } from "./errors.ts";
-import type { RawResponse } from "./http.ts";
+import type { RawResponse } from "../net/http.ts";
 
 /**
  * The one place that knows the controller's envelope `{status, message, body}` (reference §1).

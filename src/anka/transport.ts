@@ -1,5 +1,5 @@
 import { noAuthentication, type Authenticator } from "./auth.ts";
-import { realClock, type Clock } from "./clock.ts";
+import { realClock, type Clock } from "../clock.ts";
 import { openEnvelope } from "./envelope.ts";
 import {
   ControllerError,
@@ -9,8 +9,8 @@ import {
   ControllerTimeoutError,
   type RequestDescription,
 } from "./errors.ts";
-import { HttpSender, RequestTimeout, type TlsOptions } from "./http.ts";
-import { backoffDelay, DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.ts";
+import { HttpSender, RequestTimeout, type TlsOptions } from "../net/http.ts";
+import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from "../net/retry.ts";
 import { ShapeProblem } from "./shape.ts";
 
 export interface TransportOptions {
@@ -78,22 +78,20 @@ export class ControllerTransport {
 
   /** Sends one call (retrying it when allowed) and returns the envelope's `body`. */
   async call(method: string, path: string, options: CallOptions): Promise<unknown> {
-    const attempts = options.idempotent ? Math.max(1, this.retryPolicy.attempts) : 1;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.callOnce(method, path, options);
-      } catch (error) {
-        if (!(error instanceof ControllerError) || !error.retryable || attempt >= attempts) throw error;
-        const delayMs = this.backoff(attempt);
-        this.onRetry?.({ request: error.request, attempt, attempts, delayMs, error });
-        await this.clock.sleep(delayMs);
-      }
-    }
-  }
-
-  /** Delay before retry number `retryNumber` (1-based) under this transport's policy. */
-  backoff(retryNumber: number): number {
-    return backoffDelay(retryNumber, this.retryPolicy, this.random);
+    return withRetries(() => this.callOnce(method, path, options), {
+      policy: options.idempotent ? this.retryPolicy : { ...this.retryPolicy, attempts: 1 },
+      sleep: (ms) => this.clock.sleep(ms),
+      random: this.random,
+      isRetryable: (error) => error instanceof ControllerError && error.retryable,
+      onRetry: (error, attempt, delayMs) =>
+        this.onRetry?.({
+          request: (error as ControllerError).request,
+          attempt,
+          attempts: this.retryPolicy.attempts,
+          delayMs,
+          error: error as ControllerError,
+        }),
+    });
   }
 
   /** One call, renewing the session once if the controller asks for authentication. */

@@ -1,5 +1,5 @@
 import type { AnkaClient } from "./client.ts";
-import { realClock, type Clock } from "./clock.ts";
+import { realClock, type Clock } from "../clock.ts";
 import { ControllerError, isNotFound } from "./errors.ts";
 import { classifyState, type Instance } from "./model.ts";
 

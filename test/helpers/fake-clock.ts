@@ -1,4 +1,4 @@
-import type { Clock } from "../../src/anka/clock.ts";
+import type { Clock } from "../../src/clock.ts";
 
 /** A clock whose sleeps return at once and advance virtual time: a 30-minute wait runs in milliseconds. */
 export class FakeClock implements Clock {
