@@ -1,0 +1,27 @@
+/**
+ * Everything about the pool and the agent that a service connection (or the CLI's config) says.
+ * Plain data, validated by the adapter that read it.
+ */
+export interface AgentSettings {
+  /** Self-hosted pool the VMs' agents join. */
+  pool: string;
+  /** Organization URL the agents register with. */
+  azureDevOpsUrl: string;
+  /** PAT with scope Agent Pools (read & manage): registers and removes agents. */
+  pat: string;
+  agentUser?: string;
+  agentPath?: string;
+  agentLogPath?: string;
+  agentProxyUrl?: string;
+  /** Mirror of the agent package; when absent the organization is asked. */
+  agentDownloadUrl?: string;
+  /** Connection-level custom startup script replacing the built-in one. */
+  startupScript?: string;
+}
+
+/** Written into every instance's metadata, so that `cleanup` and `list` find what we created. */
+export const CREATED_BY_METADATA_KEY = "created_by";
+export const CREATED_BY_VALUE = "anka-azure-pipelines";
+export const RUN_URL_METADATA_KEY = "azdo_run";
+export const POOL_METADATA_KEY = "azdo_pool";
+export const AGENT_METADATA_KEY = "azdo_agent";

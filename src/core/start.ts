@@ -1,0 +1,233 @@
+import { encodeStartupScript, waitForInstance, type AnkaClient } from "../anka/index.ts";
+import { agentPlatformFor, type AgentPool, type AzureDevOpsClient } from "../azdo/index.ts";
+import {
+  agentNameFor,
+  renderBuiltInStartupScript,
+  renderCustomStartupScript,
+  validateBootstrapValues,
+  type BootstrapValues,
+} from "../bootstrap/index.ts";
+import { realClock, type Clock } from "../clock.ts";
+import { waitForAgentOnline } from "./agent-wait.ts";
+import type { Logger, SecretRegistry } from "./ports.ts";
+import { StartProgressReporter } from "./progress.ts";
+import { InputError, resolveNodeGroup, resolveTemplate } from "./resolve.ts";
+import { rollBack } from "./rollback.ts";
+import {
+  AGENT_METADATA_KEY,
+  CREATED_BY_METADATA_KEY,
+  CREATED_BY_VALUE,
+  POOL_METADATA_KEY,
+  RUN_URL_METADATA_KEY,
+  type AgentSettings,
+} from "./settings.ts";
+
+/** One VM with one single-use agent (contract §3). Durations in milliseconds. */
+export interface StartRequest {
+  template: string;
+  tag?: string;
+  agentIdentifier: string;
+  nodeGroup?: string;
+  priority?: number;
+  vcpu?: number;
+  vramMb?: number;
+  /** Task-level custom startup script: replaces the connection's and the built-in one. */
+  startupScript?: string;
+  startTimeoutMs: number;
+  agentTimeoutMs: number;
+  waitForAgent: boolean;
+  keepInstanceOnFailure: boolean;
+  /** Link to the pipeline run, stored in the instance's metadata. */
+  runUrl?: string;
+  /** Controller-side limit for the startup script (config.sh included). */
+  scriptTimeoutSeconds?: number;
+  extraCapabilities?: Record<string, string>;
+}
+
+export interface StartResult {
+  instanceId: string;
+  agentName: string;
+  agentIdentifier: string;
+  nodeId: string;
+  vmIp: string;
+  templateId: string;
+  templateName: string;
+  tag: string | undefined;
+}
+
+export interface FlowContext {
+  anka: AnkaClient;
+  azdo: AzureDevOpsClient;
+  agent: AgentSettings;
+  log: Logger;
+  registerSecret?: SecretRegistry;
+  clock?: Clock;
+  /** Aborted on cancellation (SIGINT/SIGTERM): the flow rolls back and rejects. */
+  signal?: AbortSignal;
+  pollIntervalMs?: number;
+  rollbackBudgetMs?: number;
+}
+
+export const DEFAULT_SCRIPT_TIMEOUT_SECONDS = 900;
+export const DEFAULT_POLL_INTERVAL_MS = 5_000;
+
+export class StartCancelledError extends Error {
+  constructor(reason: unknown) {
+    super(
+      `Start was cancelled${reason instanceof Error && reason.message ? ` (${reason.message})` : ""}; the instance and its agent were rolled back`,
+    );
+    this.name = "StartCancelledError";
+  }
+}
+
+/**
+ * Resolve, request, wait for Started, wait for the agent, report; and on every failure or
+ * cancellation after the request, roll back (contract §3 steps 1-5).
+ */
+export async function startInstance(request: StartRequest, ctx: FlowContext): Promise<StartResult> {
+  const clock = ctx.clock ?? realClock;
+  const pollIntervalMs = ctx.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+  validateRequest(request);
+
+  // Everything that can be wrong in the inputs is found before anything is started.
+  const resolved = await resolveTemplate(ctx.anka, request.template, request.tag);
+  const groupId = await resolveNodeGroup(ctx.anka, request.nodeGroup);
+  const pool = await ctx.azdo.findPool(ctx.agent.pool);
+  const agentName = agentNameFor(request.agentIdentifier);
+  const packageUrl =
+    ctx.agent.agentDownloadUrl ||
+    (await ctx.azdo.latestAgentPackage(agentPlatformFor(resolved.template.arch))).downloadUrl;
+  const values: BootstrapValues = {
+    azureDevOpsUrl: ctx.agent.azureDevOpsUrl,
+    pool: pool.name,
+    agentName,
+    agentIdentifier: request.agentIdentifier,
+    pat: ctx.agent.pat,
+    agentPackageUrl: packageUrl,
+    agentUser: ctx.agent.agentUser || undefined,
+    agentPath: ctx.agent.agentPath || undefined,
+    agentLogPath: ctx.agent.agentLogPath || undefined,
+    proxyUrl: ctx.agent.agentProxyUrl || undefined,
+    extraCapabilities: request.extraCapabilities,
+  };
+  validateBootstrapValues(values);
+  const custom = request.startupScript || ctx.agent.startupScript;
+  const script = custom ? renderCustomStartupScript(custom, values) : renderBuiltInStartupScript(values);
+  ctx.registerSecret?.(encodeStartupScript(script));
+
+  ctx.log.info(
+    `Starting a VM from template "${resolved.template.name}" (${resolved.template.id}), tag ${resolved.effectiveTag ?? "latest"}, ` +
+      `for agent ${agentName} in pool "${pool.name}"${custom ? " with a custom startup script" : ""}`,
+  );
+  ctx.signal?.throwIfAborted();
+  const instanceId = await ctx.anka.startInstance({
+    templateId: resolved.template.id,
+    tag: resolved.tag,
+    externalId: request.agentIdentifier,
+    name: agentName,
+    groupId,
+    priority: request.priority,
+    vcpu: request.vcpu,
+    vramMb: request.vramMb,
+    startupScript: script,
+    startupScriptCondition: 0,
+    scriptMonitoring: true,
+    scriptTimeoutSeconds: request.scriptTimeoutSeconds ?? DEFAULT_SCRIPT_TIMEOUT_SECONDS,
+    metadata: {
+      [CREATED_BY_METADATA_KEY]: CREATED_BY_VALUE,
+      [POOL_METADATA_KEY]: pool.name,
+      [AGENT_METADATA_KEY]: agentName,
+      ...(request.runUrl ? { [RUN_URL_METADATA_KEY]: request.runUrl } : {}),
+    },
+  });
+  ctx.log.info(`Requested instance ${instanceId}`);
+
+  try {
+    ctx.signal?.throwIfAborted();
+    const progress = new StartProgressReporter(ctx.log, clock);
+    const started = await waitForInstance(ctx.anka, instanceId, {
+      timeoutMs: request.startTimeoutMs,
+      pollIntervalMs,
+      maxPollIntervalMs: Math.max(pollIntervalMs, 30_000),
+      clock,
+      signal: ctx.signal,
+      onPoll: (instance) => progress.report(instance),
+      onTransientError: (error) => ctx.log.debug(`Controller hiccup while waiting: ${error.message}`),
+    });
+    if (request.waitForAgent) {
+      await waitForAgentOnline({
+        anka: ctx.anka,
+        azdo: ctx.azdo,
+        pool,
+        agentName,
+        instanceId,
+        timeoutMs: request.agentTimeoutMs,
+        pollIntervalMs,
+        clock,
+        log: ctx.log,
+        signal: ctx.signal,
+      });
+      ctx.log.info(`Agent ${agentName} is online in pool "${pool.name}"`);
+    }
+    return {
+      instanceId,
+      agentName,
+      agentIdentifier: request.agentIdentifier,
+      nodeId: started.nodeId ?? started.vminfo?.nodeId ?? "",
+      vmIp: started.vminfo?.ip ?? "",
+      templateId: resolved.template.id,
+      templateName: resolved.template.name,
+      tag: resolved.effectiveTag,
+    };
+  } catch (error) {
+    await handleFailure({ instanceId, agentName, pool }, request, ctx);
+    if (ctx.signal?.aborted) throw new StartCancelledError(ctx.signal.reason);
+    throw error;
+  }
+}
+
+async function handleFailure(
+  target: { instanceId: string; agentName: string; pool: AgentPool },
+  request: StartRequest,
+  ctx: FlowContext,
+) {
+  if (request.keepInstanceOnFailure) {
+    ctx.log.warn(
+      `keepInstanceOnFailure is set: instance ${target.instanceId} and agent ${target.agentName} are left for debugging. ` +
+        "Remove them with AnkaTerminateInstance or `anka-azdo terminate` when done.",
+    );
+    return;
+  }
+  await rollBack(target, ctx.anka, ctx.azdo, ctx.log, ctx.rollbackBudgetMs ?? 6_000);
+}
+
+function validateRequest(request: StartRequest): void {
+  if (!request.agentIdentifier.trim()) {
+    throw new InputError(
+      "agentIdentifier is empty. Leave it at its default $(Build.BuildId) or give a value unique to this run.",
+    );
+  }
+  if (
+    request.priority !== undefined &&
+    !(Number.isInteger(request.priority) && request.priority >= 1 && request.priority <= 10_000)
+  ) {
+    throw new InputError(
+      `priority must be a whole number from 1 to 10000 (lower is more urgent); got ${request.priority}`,
+    );
+  }
+  for (const [name, value] of [
+    ["vcpu", request.vcpu],
+    ["vram", request.vramMb],
+  ] as const) {
+    if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
+      throw new InputError(`${name} must be a positive whole number; got ${value}`);
+    }
+  }
+  for (const [name, value] of [
+    ["startTimeoutMinutes", request.startTimeoutMs],
+    ["agentTimeoutMinutes", request.agentTimeoutMs],
+  ] as const) {
+    if (!(Number.isFinite(value) && value > 0))
+      throw new InputError(`${name} must be a positive number of minutes`);
+  }
+}
