@@ -131,27 +131,33 @@ export class AnkaClient {
   async startInstances(request: StartInstanceRequest): Promise<string[]> {
     const token = randomUUID();
     const body = startBody(request, token);
-    let previousFailure: unknown;
-    return withRetries(
-      async () => {
-        if (previousFailure instanceof ControllerError && previousFailure.ambiguous) {
-          const created = await this.instancesOfStartToken(token);
-          if (created.length > 0) return created.map((instance) => instance.id);
-        }
-        try {
-          const answer = await this.transport.call("POST", "/api/v1/vm", { body, idempotent: false });
-          return this.parse("POST", "/api/v1/vm", answer, parseStartedIds);
-        } catch (error) {
-          previousFailure = error;
-          throw error;
-        }
-      },
-      {
+    const adopt = async () => (await this.instancesOfStartToken(token)).map((instance) => instance.id);
+    let lastFailureAmbiguous = false;
+    const attempt = async (): Promise<string[]> => {
+      if (lastFailureAmbiguous) {
+        const ids = await adopt();
+        if (ids.length > 0) return ids;
+      }
+      try {
+        const answer = await this.transport.call("POST", "/api/v1/vm", { body, idempotent: false });
+        return this.parse("POST", "/api/v1/vm", answer, parseStartedIds);
+      } catch (error) {
+        lastFailureAmbiguous = error instanceof ControllerError && error.ambiguous;
+        throw error;
+      }
+    };
+    try {
+      return await withRetries(attempt, {
         policy: this.transport.retryPolicy,
         sleep: (ms) => this.transport.clock.sleep(ms),
         isRetryable: (error) => error instanceof ControllerError && error.retryable,
-      },
-    );
+      });
+    } catch (error) {
+      // The last attempt may have created the instance too: hand it back rather than orphan it.
+      const ids = lastFailureAmbiguous ? await adopt().catch(() => []) : [];
+      if (ids.length > 0) return ids;
+      throw error;
+    }
   }
 
   private async instancesOfStartToken(token: string): Promise<Instance[]> {

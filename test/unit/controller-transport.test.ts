@@ -305,6 +305,40 @@ describe("start is never blindly retried", () => {
     );
   });
 
+  test("when every attempt was ambiguous, a last lookup hands back an instance the last attempt created", async () => {
+    let token = "";
+    let lookups = 0;
+    await withServer(
+      (req) => {
+        if (req.method === "POST") {
+          token = startBodyOf(req.body).metadata[START_TOKEN_METADATA_KEY] ?? "";
+          return { reset: true };
+        }
+        lookups++;
+        const found = lookups === RETRY.attempts;
+        const body = found
+          ? [
+              {
+                instance_id: "late",
+                external_id: null,
+                name: null,
+                vm: {
+                  instance_state: "Scheduling",
+                  vmid: "t",
+                  metadata: { [START_TOKEN_METADATA_KEY]: token },
+                },
+              },
+            ]
+          : [];
+        return { json: { status: "OK", message: "", body } };
+      },
+      async (client, server) => {
+        assert.equal(await client.startInstance({ templateId: "t" }), "late");
+        assert.equal(server.seen.filter((s) => s.method === "POST").length, RETRY.attempts);
+      },
+    );
+  });
+
   test("a validation failure (4xx) is neither looked up nor retried", async () => {
     await withServer(
       [{ status: 400, json: { status: "FAIL", message: "VM not in the registry" } }],
