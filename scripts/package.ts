@@ -1,0 +1,92 @@
+/**
+ * `npm run package`: bundles each agent task into one JS file (esbuild) beside its task.json, icon
+ * and the resources task-lib loads at run time, then packs the extension with tfx-cli into
+ * exactly one dist/*.vsix. Fails on any tfx warning: they become errors in later tfx versions.
+ */
+import { execFileSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const tasksSource = path.join(root, "src", "tasks");
+const buildDir = path.join(root, "build");
+const distDir = path.join(root, "dist");
+const taskLib = path.join(root, "node_modules", "azure-pipelines-task-lib");
+
+/** Task folders are named <TaskName>V<major> (azure-pipelines-tasks layout). */
+export function agentTaskFolders(): { folder: string; name: string }[] {
+  return readdirSync(tasksSource)
+    .filter((entry) => /V\d+$/.test(entry) && existsSync(path.join(tasksSource, entry, "task.json")))
+    .map((folder) => ({ folder, name: folder.replace(/V\d+$/, "") }));
+}
+
+export async function bundleTasks(): Promise<string[]> {
+  rmSync(buildDir, { recursive: true, force: true });
+  const outputs: string[] = [];
+  for (const { folder, name } of agentTaskFolders()) {
+    const out = path.join(buildDir, "tasks", name, folder);
+    mkdirSync(out, { recursive: true });
+    const entry = path.join(tasksSource, folder, "main.ts");
+    if (existsSync(entry)) {
+      await build({
+        entryPoints: [entry],
+        outfile: path.join(out, "index.js"),
+        bundle: true,
+        platform: "node",
+        target: "node20",
+        format: "cjs",
+        minify: true,
+        sourcemap: false,
+        legalComments: "external",
+        logLevel: "warning",
+      });
+      // task-lib reads lib.json (and localized strings) from beside the running script.
+      cpSync(path.join(taskLib, "lib.json"), path.join(out, "lib.json"));
+      cpSync(path.join(taskLib, "Strings"), path.join(out, "Strings"), { recursive: true });
+    }
+    for (const file of ["task.json", "icon.png"]) {
+      const source = path.join(tasksSource, folder, file);
+      if (existsSync(source)) cpSync(source, path.join(out, file));
+    }
+    outputs.push(out);
+  }
+  return outputs;
+}
+
+export function packVsix(): string {
+  rmSync(distDir, { recursive: true, force: true });
+  mkdirSync(distDir, { recursive: true });
+  const tfx = path.join(root, "node_modules", ".bin", "tfx");
+  const output = execFileSync(
+    tfx,
+    [
+      "extension",
+      "create",
+      "--root",
+      root,
+      "--manifests",
+      "vss-extension.json",
+      "--output-path",
+      distDir,
+      "--no-prompt",
+      "--no-color",
+    ],
+    { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+  );
+  if (/warn/i.test(output)) throw new Error(`tfx printed warnings; fix them:\n${output}`);
+  const vsix = readdirSync(distDir).filter((file) => file.endsWith(".vsix"));
+  if (vsix.length !== 1) throw new Error(`expected exactly one .vsix in dist/, found ${vsix.length}`);
+  return path.join(distDir, vsix[0] as string);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const bundles = await bundleTasks();
+  for (const dir of bundles)
+    console.log(
+      `bundled ${path.relative(root, dir)}/index.js (${Math.round(statSync(path.join(dir, "index.js")).size / 1024)} KiB)`,
+    );
+  const vsix = packVsix();
+  console.log(`packed ${path.relative(root, vsix)} (${Math.round(statSync(vsix).size / 1024)} KiB)`);
+}
