@@ -9,9 +9,12 @@ export interface WaitOptions {
   /** Poll interval while the instance is moving (pulling, booting). */
   pollIntervalMs: number;
   /**
-   * While nothing changes (queued in Scheduling for capacity) the interval grows by this factor
-   * per unchanged poll, up to `maxPollIntervalMs`; any change brings it back to `pollIntervalMs`.
+   * Once nothing has changed for `backoffAfterMs` (queued in Scheduling for capacity), the
+   * interval grows by `backoffFactor` per unchanged poll, up to `maxPollIntervalMs`; any change
+   * brings it back to `pollIntervalMs`. A normal start never backs off, so Started is noticed
+   * within one interval; a long queue costs the controller less.
    */
+  backoffAfterMs?: number;
   backoffFactor?: number;
   maxPollIntervalMs?: number;
   clock?: Clock;
@@ -64,10 +67,15 @@ export async function waitForInstance(
   const deadline = clock.now() + options.timeoutMs;
   let interval = options.pollIntervalMs;
   let lastSeen: Instance | undefined;
+  const backoffAfterMs = options.backoffAfterMs ?? 60_000;
   let lastFingerprint = "";
+  let unchangedSince = clock.now();
 
   for (;;) {
-    options.signal?.throwIfAborted();
+    const remaining = deadline - clock.now();
+    if (remaining <= 0) throw new InstanceWaitTimeoutError(instanceId, options.timeoutMs, lastSeen);
+    // Sleep first: right after a start request the answer is always Scheduling.
+    await clock.sleep(Math.min(interval, remaining), options.signal);
     try {
       const instance = await client.getInstance(instanceId);
       lastSeen = instance;
@@ -76,9 +84,13 @@ export async function waitForInstance(
       if (verdict === "ready") return instance;
       if (verdict === "failed") throw new InstanceFailedError(instance);
       const fingerprint = `${instance.state}|${instance.progress}|${instance.vminfo ? 1 : 0}`;
-      interval =
-        fingerprint === lastFingerprint ? Math.min(maxInterval, interval * factor) : options.pollIntervalMs;
-      lastFingerprint = fingerprint;
+      if (fingerprint !== lastFingerprint) {
+        lastFingerprint = fingerprint;
+        unchangedSince = clock.now();
+        interval = options.pollIntervalMs;
+      } else if (clock.now() - unchangedSince >= backoffAfterMs) {
+        interval = Math.min(maxInterval, interval * factor);
+      }
     } catch (error) {
       if (isNotFound(error)) {
         throw new Error(
@@ -89,9 +101,6 @@ export async function waitForInstance(
       if (!(error instanceof ControllerError) || !error.retryable) throw error;
       options.onTransientError?.(error);
     }
-    const remaining = deadline - clock.now();
-    if (remaining <= 0) throw new InstanceWaitTimeoutError(instanceId, options.timeoutMs, lastSeen);
-    await clock.sleep(Math.min(interval, remaining), options.signal);
   }
 }
 

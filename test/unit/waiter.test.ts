@@ -50,28 +50,31 @@ describe("waitForInstance", () => {
     });
     assert.equal(instance.state, "Started");
     assert.deepEqual(seen, ["Scheduling:0", "Pulling:0.5", "Scheduling:0", "Started:0"]);
-    // State changed at every poll: no backoff.
-    assert.deepEqual(clock.sleeps, [1000, 1000, 1000]);
+    // A sleep before every poll (the first answer is always Scheduling); the state changed at every poll: no backoff.
+    assert.deepEqual(clock.sleeps, [1000, 1000, 1000, 1000]);
   });
 
-  test("backs off while nothing changes, and comes back to the base interval on a change", async () => {
-    const client = sequence([
-      at("Scheduling"),
-      at("Scheduling"),
-      at("Scheduling"),
-      at("Scheduling"),
-      at("Pulling", { progress: 0.1 }),
-      at("Started"),
-    ]);
+  test("backs off once nothing has changed for a while, and comes back to the base interval on a change", async () => {
+    const queued = Array.from({ length: 7 }, () => at("Scheduling"));
+    const client = sequence([...queued, at("Pulling", { progress: 0.1 }), at("Started")]);
     const clock = new FakeClock();
     await waitForInstance(client, "i-1", {
       timeoutMs: 600_000,
       pollIntervalMs: 1000,
+      backoffAfterMs: 2500,
       backoffFactor: 2,
       maxPollIntervalMs: 5000,
       clock,
     });
-    assert.deepEqual(clock.sleeps, [1000, 2000, 4000, 5000, 1000]);
+    // Unchanged since the first answer (t=1 s): base interval until 2.5 s have passed, then x2 up to 5 s.
+    assert.deepEqual(clock.sleeps, [1000, 1000, 1000, 1000, 2000, 4000, 5000, 5000, 1000]);
+  });
+
+  test("a normal start never backs off: Started is noticed within one interval", async () => {
+    const client = sequence([...Array.from({ length: 20 }, () => at("Scheduling")), at("Started")]);
+    const clock = new FakeClock();
+    await waitForInstance(client, "i-1", { timeoutMs: 600_000, pollIntervalMs: 1000, clock });
+    assert.ok(clock.sleeps.every((ms) => ms === 1000));
   });
 
   test("fails at once on Error, with the tail of the startup script's stderr", async () => {
