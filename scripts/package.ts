@@ -11,7 +11,8 @@ import { build } from "esbuild";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const tasksSource = path.join(root, "src", "tasks");
-const buildDir = path.join(root, "build");
+/** The extension's layout, staged as it is inside the vsix: tfx validates tasks at their final paths. */
+const buildDir = path.join(root, "build", "extension");
 const distDir = path.join(root, "dist");
 const taskLib = path.join(root, "node_modules", "azure-pipelines-task-lib");
 
@@ -56,6 +57,9 @@ export async function bundleTasks(): Promise<string[]> {
 }
 
 export function packVsix(): string {
+  for (const item of ["vss-extension.json", "images", "docs/marketplace.md", "LICENSE"]) {
+    cpSync(path.join(root, item), path.join(buildDir, item), { recursive: true });
+  }
   rmSync(distDir, { recursive: true, force: true });
   mkdirSync(distDir, { recursive: true });
   const tfx = path.join(root, "node_modules", ".bin", "tfx");
@@ -65,7 +69,7 @@ export function packVsix(): string {
       "extension",
       "create",
       "--root",
-      root,
+      buildDir,
       "--manifests",
       "vss-extension.json",
       "--output-path",
@@ -73,7 +77,7 @@ export function packVsix(): string {
       "--no-prompt",
       "--no-color",
     ],
-    { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+    { cwd: buildDir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
   );
   if (/warn/i.test(output)) throw new Error(`tfx printed warnings; fix them:\n${output}`);
   const vsix = readdirSync(distDir).filter((file) => file.endsWith(".vsix"));
