@@ -12,8 +12,8 @@ import { build } from "esbuild";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const tasksSource = path.join(root, "src", "tasks");
 /** The extension's layout, staged as it is inside the vsix: tfx validates tasks at their final paths. */
-const buildDir = path.join(root, "build", "extension");
-const distDir = path.join(root, "dist");
+const defaultBuildDir = path.join(root, "build", "extension");
+const defaultDistDir = path.join(root, "dist");
 const taskLib = path.join(root, "node_modules", "azure-pipelines-task-lib");
 
 /** Task folders are named <TaskName>V<major> (azure-pipelines-tasks layout). */
@@ -23,7 +23,7 @@ export function agentTaskFolders(): { folder: string; name: string }[] {
     .map((folder) => ({ folder, name: folder.replace(/V\d+$/, "") }));
 }
 
-export async function bundleTasks(): Promise<string[]> {
+export async function bundleTasks(buildDir = defaultBuildDir): Promise<string[]> {
   rmSync(buildDir, { recursive: true, force: true });
   const outputs: string[] = [];
   for (const { folder, name } of agentTaskFolders()) {
@@ -56,7 +56,7 @@ export async function bundleTasks(): Promise<string[]> {
   return outputs;
 }
 
-export function packVsix(): string {
+export function packVsix(buildDir = defaultBuildDir, distDir = defaultDistDir): string {
   for (const item of ["vss-extension.json", "images", "docs/marketplace.md", "LICENSE"]) {
     cpSync(path.join(root, item), path.join(buildDir, item), { recursive: true });
   }

@@ -25,12 +25,14 @@ export function openConnection(endpointId: string, log: Logger): OpenedConnectio
     throw new Error(
       `The service connection ${endpointId} has no server URL. Edit it and set the controller URL, e.g. https://anka.example.com:8090`,
     );
-  const scheme = tl.getEndpointAuthorizationScheme(endpointId, true) ?? "None";
+  // getEndpointAuthorization, not ...Parameter: the latter debug-logs each value in clear.
+  const authorization = tl.getEndpointAuthorization(endpointId, true);
+  const scheme = authorization?.scheme ?? "None";
+  const parameters = new Map(Object.entries(authorization?.parameters ?? {}).map(([key, value]) => [key.toLowerCase(), value]));
   const secret = (key: string, required: boolean): string | undefined => {
-    const value = tl.getEndpointAuthorizationParameter(endpointId, key, !required)?.trim() || undefined;
+    const value = parameters.get(key.toLowerCase())?.trim() || undefined;
     if (value) tl.setSecret(value);
-    if (required && !value)
-      throw new Error(`The service connection has no ${key}. Edit the connection and fill it in.`);
+    if (required && !value) throw new Error(`The service connection has no ${key}. Edit the connection and fill it in.`);
     return value;
   };
   const data = (key: string): string | undefined =>
