@@ -5,3 +5,4 @@ export * from "./rollback.ts";
 export * from "./settings.ts";
 export * from "./start.ts";
 export * from "./terminate.ts";
+export * from "./connection.ts";

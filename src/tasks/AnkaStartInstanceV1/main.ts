@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import * as tl from "azure-pipelines-task-lib/task.js";
 import { startInstance } from "../../core/index.ts";
-import { openConnection } from "../common/connection.ts";
+import { openServiceConnection } from "../common/connection.ts";
 import {
   boolInput,
   intInput,
@@ -14,7 +14,7 @@ import {
 /** AnkaStartInstance@1: inputs in, core start flow, output variables out (contract §3). */
 void runTask(async (signal) => {
   tl.setResourcePath(path.join(__dirname, "task.json"));
-  const connection = openConnection(tl.getInputRequired("ankaConnection"), taskLogger);
+  const connection = openServiceConnection(tl.getInputRequired("ankaConnection"), taskLogger);
   try {
     const agentIdentifier =
       tl.getInput("agentIdentifier", false)?.trim() || tl.getVariable("Build.BuildId") || "";

@@ -1,0 +1,88 @@
+import {
+  AnkaClient,
+  rootTokenAuthentication,
+  type Authenticator,
+  type RetryEvent,
+  type TlsOptions,
+} from "../anka/index.ts";
+import { AzureDevOpsClient } from "../azdo/index.ts";
+import type { Logger, SecretRegistry } from "./ports.ts";
+import type { AgentSettings } from "./settings.ts";
+
+/**
+ * One connection, however it was described (a service connection, CLI flags and a config file, the
+ * pool service's YAML): where the controller is, how to authenticate and trust it, and the agent
+ * settings. Each adapter fills this in from its own format; `openConnection` does the rest.
+ */
+export type ControllerAuth = { kind: "none" } | { kind: "rootToken"; token: string };
+
+export interface ConnectionConfig {
+  controllerUrl: string;
+  auth: ControllerAuth;
+  /** PEM of the CA that signed the controller's certificate. */
+  caCertificate?: string;
+  skipTlsVerification?: boolean;
+  agent: AgentSettings;
+}
+
+export interface OpenedConnection {
+  anka: AnkaClient;
+  azdo: AzureDevOpsClient;
+  agent: AgentSettings;
+  /** Short name of the controller authentication in use, for logs and `doctor`. */
+  authMethod: string;
+  close(): void;
+}
+
+/** Masks every secret and its derived forms, then opens both clients. */
+export function openConnection(
+  config: ConnectionConfig,
+  log: Logger,
+  registerSecret: SecretRegistry,
+): OpenedConnection {
+  registerSecret(config.agent.pat);
+  registerSecret(Buffer.from(`:${config.agent.pat}`).toString("base64"));
+  const auth = controllerAuthenticator(config.auth, registerSecret);
+  const tls: TlsOptions = {};
+  if (config.caCertificate) tls.ca = config.caCertificate;
+  if (config.skipTlsVerification) {
+    tls.rejectUnauthorized = false;
+    log.warn(
+      "TLS verification of the Anka controller is OFF (skipTlsVerification): anyone on the network path can read the credentials and the startup script. Give the controller's CA certificate instead.",
+    );
+  }
+  const anka = new AnkaClient({
+    url: config.controllerUrl,
+    auth,
+    tls,
+    onRetry: (event: RetryEvent) =>
+      log.debug(
+        `Retrying ${event.request.method} ${event.request.url} in ${event.delayMs} ms: ${event.error.message}`,
+      ),
+  });
+  const azdo = new AzureDevOpsClient({ organizationUrl: config.agent.azureDevOpsUrl, pat: config.agent.pat });
+  return {
+    anka,
+    azdo,
+    agent: { ...config.agent, azureDevOpsUrl: azdo.organizationUrl },
+    authMethod: auth?.method ?? "none",
+    close: () => {
+      anka.close();
+      azdo.close();
+    },
+  };
+}
+
+function controllerAuthenticator(
+  auth: ControllerAuth,
+  registerSecret: SecretRegistry,
+): Authenticator | undefined {
+  switch (auth.kind) {
+    case "none":
+      return undefined;
+    case "rootToken":
+      registerSecret(auth.token);
+      registerSecret(Buffer.from(`root:${auth.token}`).toString("base64"));
+      return rootTokenAuthentication(auth.token);
+  }
+}
