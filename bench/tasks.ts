@@ -3,14 +3,12 @@
  * process start to its first HTTP request (the agent starts a fresh node for every task).
  */
 import { spawn } from "node:child_process";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { readdirSync, rmSync, statSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import path from "node:path";
-import { bundleTasks, packVsix } from "../scripts/package.ts";
-import { taskEnvironment } from "../test/helpers/task-runner.ts";
+import { installedTaskFolder, packAndInstall } from "../scripts/package.ts";
+import { taskEnvironment } from "../emulator/task-host.ts";
 import { median, round } from "./stats.ts";
 
 export interface TaskFigures {
@@ -20,18 +18,13 @@ export interface TaskFigures {
 }
 
 export async function taskFigures(runs: number): Promise<TaskFigures> {
-  const work = mkdtempSync(path.join(tmpdir(), "anka-bench-"));
+  const { work, vsix, installed } = await packAndInstall();
   try {
-    const staged = path.join(work, "staged");
-    await bundleTasks(staged);
-    const vsix = packVsix(staged, path.join(work, "dist"));
-    const installed = path.join(work, "installed");
-    execFileSync("unzip", ["-q", vsix, "-d", installed]);
     const tasks = readdirSync(path.join(installed, "tasks"));
     const bundlesKiB: Record<string, number> = {};
     const coldStartMs: TaskFigures["coldStartMs"] = {};
     for (const task of tasks) {
-      const folder = path.join(installed, "tasks", task, `${task}V1`);
+      const folder = installedTaskFolder(installed, task);
       bundlesKiB[task] = round(statSync(path.join(folder, "index.js")).size / 1024, 1);
       const times: number[] = [];
       for (let n = 0; n < runs; n++) times.push(await timeToFirstRequest(folder));

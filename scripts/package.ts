@@ -4,6 +4,8 @@
  * exactly one dist/*.vsix. Fails on any tfx warning: they become errors in later tfx versions.
  */
 import { execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -83,6 +85,25 @@ export function packVsix(buildDir = defaultBuildDir, distDir = defaultDistDir): 
   const vsix = readdirSync(distDir).filter((file) => file.endsWith(".vsix"));
   if (vsix.length !== 1) throw new Error(`expected exactly one .vsix in dist/, found ${vsix.length}`);
   return path.join(distDir, vsix[0] as string);
+}
+
+/**
+ * Packs the extension into a fresh folder and unzips the vsix there, as Azure DevOps installs it:
+ * tests, the benchmark and the demo run the tasks from exactly what users get.
+ */
+export async function packAndInstall(): Promise<{ work: string; vsix: string; installed: string }> {
+  const work = mkdtempSync(path.join(tmpdir(), "anka-extension-"));
+  const staged = path.join(work, "staged");
+  await bundleTasks(staged);
+  const vsix = packVsix(staged, path.join(work, "dist"));
+  const installed = path.join(work, "installed");
+  execFileSync("unzip", ["-q", vsix, "-d", installed]);
+  return { work, vsix, installed };
+}
+
+/** The folder of an agent task inside an installed extension. */
+export function installedTaskFolder(installed: string, name: string, major = 1): string {
+  return path.join(installed, "tasks", name, `${name}V${major}`);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -10,6 +10,8 @@ export class StartProgressReporter {
   private lastState = "";
   private lastDecile = -1;
   private lastLineAt = 0;
+  /** Pulled or booting already: a later Scheduling is the VM starting, not the queue (controller >= 1.50). */
+  private leftQueue = false;
 
   constructor(
     private readonly log: Logger,
@@ -21,7 +23,8 @@ export class StartProgressReporter {
     if (instance.state !== this.lastState) {
       this.lastState = instance.state;
       this.lastLineAt = now;
-      this.log.info(describeState(instance));
+      this.leftQueue ||= instance.state === "Pulling" || instance.vminfo !== undefined;
+      this.log.info(describeState(instance, this.leftQueue));
       if (instance.state === "Pulling") this.lastDecile = Math.floor(instance.progress * 10);
       return;
     }
@@ -35,10 +38,10 @@ export class StartProgressReporter {
   }
 }
 
-function describeState(instance: Instance): string {
+function describeState(instance: Instance, leftQueue: boolean): string {
   switch (instance.state) {
     case "Scheduling":
-      return instance.vminfo || instance.progress > 0
+      return leftQueue
         ? `Instance ${instance.id} is Scheduling: booting the VM and running the startup script`
         : `Instance ${instance.id} is Scheduling: waiting for a node with a free slot`;
     case "Pulling":

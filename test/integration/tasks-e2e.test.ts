@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { runTask, startTask, taskEnvironment, type TaskRun } from "../helpers/task-runner.ts";
+import { runTask, startTask, taskEnvironment, type TaskRun } from "../../emulator/task-host.ts";
 import { PAT, POOL, READ_ONLY_PAT, startWorld, taskFolder, type World } from "../helpers/world.ts";
 
 /**

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 
 /**
- * Runs a built task the way the Azure Pipelines agent does (reference azure-pipelines-agent.md §6):
+ * Hosts a built task the way the Azure Pipelines agent's worker does (reference azure-pipelines-agent.md §6):
  * `node <target>` in the task folder, inputs and the service connection as environment variables,
  * and reads back the `##vso[...]` logging commands it prints.
  */
