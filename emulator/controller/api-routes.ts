@@ -6,12 +6,15 @@ import type { Registry } from "./registry.ts";
 import { ApiFailure, badRequest, failEnvelope, okEnvelope, textReply, type Reply } from "./reply.ts";
 import type { EmulatorSeed } from "./seed.ts";
 import { parseStartRequest } from "./start-request.ts";
+import type { AuthIdentity } from "./types.ts";
 
 export interface ApiRequest {
   method: string;
   path: string;
   query: URLSearchParams;
   rawBody: string;
+  /** With auth enabled: who the request proved to be (reference §7). */
+  identity?: AuthIdentity;
 }
 
 export type Handler = (request: ApiRequest) => Reply;
@@ -24,6 +27,8 @@ export interface ApiContext {
   notFoundHttpStatus: number;
   lenientNumbers: boolean;
   nowMs: () => number;
+  /** More endpoints, e.g. API keys and the UAK handshake when enabled. */
+  extraRoutes?: RouteTable;
 }
 
 /** The message two independent clients expect for an unknown instance (reference §4.3). */
@@ -91,7 +96,7 @@ export function createApiRouter(context: ApiContext): Handler {
     },
   };
 
-  return routeWith(routes);
+  return routeWith({ ...routes, ...context.extraRoutes });
 }
 
 /** Dispatches by path then method; ApiFailure becomes a FAIL envelope with its HTTP code. */

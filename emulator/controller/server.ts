@@ -2,6 +2,7 @@
 import { STATUS_CODES, type IncomingMessage, type RequestListener, type ServerResponse } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ApiRequest, Handler } from "./api-routes.ts";
+import { redactedHeaders, type AuthGate } from "./auth-gate.ts";
 import type { FaultBook, HttpFaultRule } from "./faults.ts";
 import { failEnvelope, textReply, type Reply } from "./reply.ts";
 import type { RecordedRequest } from "./types.ts";
@@ -12,10 +13,14 @@ export interface PipelineParts {
   faults: FaultBook;
   requests: RecordedRequest[];
   nowMs: () => number;
+  /** Present when auth is enabled. */
+  gate?: AuthGate;
 }
 
 const ADMIN_PREFIX = "/_emulator/";
 const DEFAULT_DELAY_MS = 1000;
+/** reference §1, §7: the one refusal the controller sends for a missing, wrong or expired credential. */
+const AUTHENTICATION_REQUIRED = "Authentication Required";
 
 export function createRequestPipeline(parts: PipelineParts): { listener: RequestListener; dispose(): void } {
   const closing = new AbortController();
@@ -34,11 +39,13 @@ export function createRequestPipeline(parts: PipelineParts): { listener: Request
       method: request.method,
       path: request.path,
       query: Object.fromEntries(url.searchParams),
-      headers: req.headers,
-      body: loggedBody(request.rawBody),
+      headers: redactedHeaders(req.headers),
+      body: withoutSecrets(loggedBody(request.rawBody)),
       time: parts.nowMs(),
     };
     parts.requests.push(record);
+    const identity = parts.gate?.identify(req);
+    if (identity) record.auth = request.identity = identity;
 
     const fault = parts.faults.takeHttpFault(request.method, request.path);
     if (fault) record.fault = fault.kind;
@@ -57,7 +64,8 @@ export function createRequestPipeline(parts: PipelineParts): { listener: Request
         if (closing.signal.aborted) return void req.socket.destroy();
         break;
     }
-    const reply = parts.api(request);
+    const refused = parts.gate && !identity && !parts.gate.isOpen(request.path);
+    const reply = refused ? failEnvelope(401, AUTHENTICATION_REQUIRED) : parts.api(request);
     // The ambiguous case: the state changed (e.g. an instance was started) but the client never hears it.
     if (fault?.kind === "reset-after-handling") return void req.socket.destroy();
     write(res, reply);
@@ -117,6 +125,12 @@ async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString("utf8");
+}
+
+/** The UAK handshake secret (reference §7.4 step 3) stays out of the log. */
+function withoutSecrets(body: unknown): unknown {
+  if (typeof body !== "object" || body === null || !("secret" in body)) return body;
+  return { ...body, secret: "[redacted]" };
 }
 
 function loggedBody(raw: string): unknown {

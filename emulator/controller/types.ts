@@ -82,17 +82,56 @@ export interface FaultRule {
   nodeId?: string;
 }
 
+/**
+ * Authentication as the controller configures it (reference §7). Any auth feature needs the root
+ * token, as on the controller (ANKA_ROOT_TOKEN is mandatory for all of them).
+ */
+export interface EmulatorAuthOptions {
+  /** ANKA_ENABLE_AUTH + ANKA_ROOT_TOKEN (at least 10 characters): Basic `root:<token>`, or `:<token>` (§7.2). */
+  rootToken?: string;
+  /** ANKA_ENABLE_API_KEYS: /api/v1/apikey and the UAK handshake under /tap/v1 (§7.4). */
+  apiKeys?: boolean;
+  /** ANKA_API_KEYS_SESSION_TTL in milliseconds; default 300000 (§7.4 step 5). */
+  sessionTtlMs?: number;
+  /** How long a handshake secret may be shaken; default 10000 (the shorter of the documented windows, §7.4 step 3). */
+  handshakeSecretTtlMs?: number;
+  /** Certificate authentication (§7.3): needs `tls` with `ca`; the subject's O= is the group. */
+  clientCertificates?: boolean;
+}
+
+/** Serve HTTPS. PEM texts. */
+export interface EmulatorTlsOptions {
+  cert: string;
+  key: string;
+  /** The CA client certificates must be signed by (ANKA_CA_CERT). */
+  ca?: string;
+}
+
+/** Who a request proved to be. */
+export interface AuthIdentity {
+  method: "root token" | "certificate" | "uak";
+  /** "root", the certificate's CN, or the UAK id. */
+  user: string;
+  /** The certificate's O= (its permission group). */
+  group?: string;
+  /** The UAK's groups. */
+  groups?: string[];
+}
+
 export interface RecordedRequest {
   method: string;
   path: string;
   query: Record<string, string>;
+  /** As received, except Authorization, which keeps only its scheme ("Basic", "Bearer"). */
   headers: IncomingHttpHeaders;
-  /** Parsed JSON when the body is JSON, the raw text otherwise, undefined when empty. */
+  /** Parsed JSON when the body is JSON (a UAK handshake `secret` shown as "[redacted]"), the raw text otherwise, undefined when empty. */
   body: unknown;
   /** Epoch milliseconds from the emulator's clock. */
   time: number;
   /** The HTTP fault applied to this request, if any. */
   fault?: HttpFaultKind;
+  /** With auth enabled: the identity the request proved; absent when it proved none. */
+  auth?: AuthIdentity;
 }
 
 export interface ControllerEmulatorOptions {
@@ -108,4 +147,8 @@ export interface ControllerEmulatorOptions {
   faults?: FaultRule[];
   /** Epoch milliseconds; drives timestamps only, never the phase timers. */
   now?: () => number;
+  /** Authentication; off when absent (reference §7.1). */
+  auth?: EmulatorAuthOptions;
+  /** Serve HTTPS with this certificate; required for `auth.clientCertificates`. */
+  tls?: EmulatorTlsOptions;
 }

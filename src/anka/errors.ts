@@ -107,6 +107,57 @@ export class ControllerNetworkError extends ControllerError {
   }
 }
 
+/**
+ * The TLS handshake with the controller failed: its certificate is not trusted or not for this
+ * host, or it refused ours. Never retried: the same handshake fails the same way.
+ */
+export class ControllerTlsError extends ControllerNetworkError {
+  constructor(request: RequestDescription, cause: unknown) {
+    super(request, cause);
+    this.message = `TLS connection to the Anka controller failed (${request.method} ${request.url}): ${tlsAdvice(cause as TlsFailure)}`;
+  }
+
+  override get retryable(): boolean {
+    return false;
+  }
+}
+
+/** A network failure as the right error: TLS failures get their own type and advice. */
+export function networkErrorFor(request: RequestDescription, cause: unknown): ControllerNetworkError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  return isTlsCode(code) || code === "EPROTO"
+    ? new ControllerTlsError(request, cause)
+    : new ControllerNetworkError(request, cause);
+}
+
+/**
+ * The controller still answered "Authentication Required" after the authenticator had its one
+ * chance to renew (reference §1, §7). The message says which method was refused and what to fix.
+ */
+export class ControllerAuthenticationError extends ControllerFailError {
+  readonly authMethod: string;
+
+  constructor(refusal: ControllerFailError, authMethod: string, advice: string) {
+    super(refusal.request, refusal.httpStatus, refusal.envelopeStatus, refusal.controllerMessage);
+    this.authMethod = authMethod;
+    this.message = `The Anka controller refused ${refusal.request.method} ${refusal.request.url}: ${refusal.controllerMessage} (HTTP ${refusal.httpStatus}). ${advice}`;
+  }
+}
+
+/**
+ * The UAK handshake (POST /tap/v1/hand, /tap/v1/shake, reference §7.4) did not yield a session:
+ * unknown or expired key, a private key that does not fit the id, a refused secret.
+ */
+export class UakHandshakeError extends ControllerError {
+  readonly retryable: boolean;
+  readonly ambiguous = false;
+
+  constructor(request: RequestDescription, message: string, retryable: boolean) {
+    super(message, request);
+    this.retryable = retryable;
+  }
+}
+
 /** The controller did not answer within the per-request timeout. */
 export class ControllerTimeoutError extends ControllerError {
   readonly timeoutMs: number;
@@ -144,14 +195,23 @@ function excerptOf(text: string): string {
   return flat.length > 120 ? `${flat.slice(0, 120)}…` : flat;
 }
 
+/** OpenSSL verification codes that name no CERT (the others do). */
+const TLS_VERIFY_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "HOSTNAME_MISMATCH",
+  "INVALID_CA",
+  "INVALID_PURPOSE",
+  "PATH_LENGTH_EXCEEDED",
+  "UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY",
+]);
+
 function isTlsCode(code: string | undefined): boolean {
   return (
     code !== undefined &&
     (code.startsWith("ERR_TLS") ||
       code.startsWith("ERR_SSL") ||
       code.includes("CERT") ||
-      code === "DEPTH_ZERO_SELF_SIGNED_CERT" ||
-      code === "SELF_SIGNED_CERT_IN_CHAIN")
+      TLS_VERIFY_CODES.has(code))
   );
 }
 
@@ -165,4 +225,50 @@ function hintFor(code: string | undefined): string {
     default:
       return "";
   }
+}
+
+/** What Node puts on a TLS failure: `code`, and for a name mismatch the host and the peer certificate. */
+interface TlsFailure extends Error {
+  code?: string;
+  host?: string;
+  cert?: { subjectaltname?: string; subject?: { CN?: string | string[] } };
+}
+
+function tlsAdvice(cause: TlsFailure | undefined): string {
+  const code = cause?.code ?? "";
+  // Node reports a plain-HTTP answer to a TLS hello as EPROTO with OpenSSL's text.
+  const plainHttp = code === "EPROTO" && /wrong version number/i.test(cause?.message ?? "");
+  const what = `${plainHttp ? "wrong version number" : (cause?.message ?? String(cause)).trim()} [${code}]`;
+  switch (plainHttp ? "ERR_SSL_WRONG_VERSION_NUMBER" : code) {
+    case "UNABLE_TO_VERIFY_LEAF_SIGNATURE":
+    case "UNABLE_TO_GET_ISSUER_CERT_LOCALLY":
+    case "UNABLE_TO_GET_ISSUER_CERT":
+    case "SELF_SIGNED_CERT_IN_CHAIN":
+    case "CERT_UNTRUSTED":
+      return `the controller's certificate is not signed by a CA this agent trusts (${what}). Give the controller's CA certificate in the connection (caCertificate).`;
+    case "DEPTH_ZERO_SELF_SIGNED_CERT":
+      return `the controller's certificate is self-signed (${what}). Give the controller's CA certificate in the connection (caCertificate); for a self-signed certificate that is the certificate itself.`;
+    case "ERR_TLS_CERT_ALTNAME_INVALID":
+      return `the controller's certificate is not issued for host "${cause?.host ?? "?"}"; it names ${certificateNames(cause)}. Use the name in the certificate in the controller URL (or reissue the certificate for this host).`;
+    case "CERT_HAS_EXPIRED":
+      return `the controller's certificate has expired (${what}). Renew the controller's certificate.`;
+    case "CERT_NOT_YET_VALID":
+      return `the controller's certificate is not valid yet (${what}). Check the clocks of this agent and the controller.`;
+    case "ERR_SSL_WRONG_VERSION_NUMBER":
+      return `the controller does not speak TLS on this port (${what}). Use http:// for a plain-HTTP controller, or the port of its HTTPS listener.`;
+    case "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED":
+    case "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE":
+    case "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA":
+    case "ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN":
+      return `the controller refused the client certificate (${what}). Give a client certificate signed by the CA the controller trusts (ANKA_CA_CERT) with its unencrypted key.`;
+    default:
+      return `${what}. Check the controller's certificate and the connection's TLS settings (caCertificate, client certificate).`;
+  }
+}
+
+function certificateNames(cause: TlsFailure | undefined): string {
+  const altNames = cause?.cert?.subjectaltname;
+  if (altNames) return altNames;
+  const commonName = cause?.cert?.subject?.CN;
+  return commonName ? `CN=${[commonName].flat().join(", ")} and no subjectAltName` : "no names";
 }

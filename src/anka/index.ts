@@ -4,6 +4,8 @@ export * from "../clock.ts";
 export * from "./errors.ts";
 export * from "./model.ts";
 export * from "../net/retry.ts";
+export * from "./tls.ts";
 export * from "./transport.ts";
+export * from "./uak.ts";
 export * from "./waiter.ts";
 export type { TlsOptions } from "../net/http.ts";

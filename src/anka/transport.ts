@@ -1,23 +1,38 @@
-import { noAuthentication, type Authenticator } from "./auth.ts";
+import {
+  resolveAuthenticator,
+  type AuthenticationSetting,
+  type Authenticator,
+  type AuthenticatorContext,
+} from "./auth.ts";
 import { realClock, type Clock } from "../clock.ts";
 import { openEnvelope } from "./envelope.ts";
 import {
+  ControllerAuthenticationError,
   ControllerError,
   ControllerFailError,
-  ControllerNetworkError,
   ControllerShapeError,
   ControllerTimeoutError,
+  networkErrorFor,
   type RequestDescription,
 } from "./errors.ts";
-import { HttpSender, RequestTimeout, type TlsOptions } from "../net/http.ts";
+import {
+  HttpSender,
+  RequestTimeout,
+  type RawRequest,
+  type RawResponse,
+  type TlsOptions,
+} from "../net/http.ts";
 import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from "../net/retry.ts";
 import { ShapeProblem } from "./shape.ts";
+import { checkControllerTls } from "./tls.ts";
 
 export interface TransportOptions {
   /** Controller base URL: scheme, host and port (reference §1). */
   url: string;
+  /** CA, client certificate (mTLS, reference §7.3) and skip-verify; checked when the client is built. */
   tls?: TlsOptions;
-  auth?: Authenticator;
+  /** An authenticator, or a factory for one that talks to the controller itself (UAK). */
+  auth?: AuthenticationSetting;
   /** Deadline for one HTTP exchange. */
   timeoutMs?: number;
   retry?: RetryPolicy;
@@ -62,14 +77,20 @@ export class ControllerTransport {
 
   constructor(options: TransportOptions) {
     this.baseUrl = parseBaseUrl(options.url);
+    checkControllerTls(this.baseUrl, options.tls);
     this.sender = new HttpSender(this.baseUrl, options.tls);
-    this.auth = options.auth ?? noAuthentication;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.retryPolicy = options.retry ?? DEFAULT_RETRY_POLICY;
     this.clock = options.clock ?? realClock;
     this.random = options.random ?? Math.random;
     this.onRetry = options.onRetry;
     this.userAgent = options.userAgent ?? "anka-azure-pipelines";
+    const context: AuthenticatorContext = {
+      baseUrl: this.baseUrl,
+      clock: this.clock,
+      post: (path, body) => this.postWithoutAuthentication(path, body),
+    };
+    this.auth = resolveAuthenticator(options.auth, context, options.tls?.cert !== undefined);
   }
 
   get authMethod(): string {
@@ -96,38 +117,70 @@ export class ControllerTransport {
 
   /** One call, renewing the session once if the controller asks for authentication. */
   private async callOnce(method: string, path: string, options: CallOptions): Promise<unknown> {
+    const credentials = await this.auth.headers();
     try {
-      return await this.exchange(method, path, options);
+      return await this.exchange(method, path, options, credentials);
     } catch (error) {
-      if (error instanceof ControllerFailError && error.authenticationRequired && (await this.auth.renew())) {
-        return await this.exchange(method, path, options);
+      if (!(error instanceof ControllerFailError && error.authenticationRequired)) throw error;
+      if (await this.auth.renew(credentials)) {
+        try {
+          return await this.exchange(method, path, options, await this.auth.headers());
+        } catch (again) {
+          throw this.refusal(again);
+        }
       }
-      throw error;
+      throw this.refusal(error);
     }
   }
 
-  private async exchange(method: string, path: string, options: CallOptions): Promise<unknown> {
+  /** A final "Authentication Required" becomes an error that says which method was refused and what to do. */
+  private refusal(error: unknown): unknown {
+    if (!(error instanceof ControllerFailError && error.authenticationRequired)) return error;
+    if (!this.auth.refusalAdvice) return error;
+    return new ControllerAuthenticationError(error, this.auth.method, this.auth.refusalAdvice);
+  }
+
+  private async exchange(
+    method: string,
+    path: string,
+    options: CallOptions,
+    credentials: Record<string, string>,
+  ): Promise<unknown> {
     const url = new URL(path, this.baseUrl);
     for (const [key, value] of Object.entries(options.query ?? {})) url.searchParams.set(key, value);
     const request: RequestDescription = { method, url: `${url.origin}${url.pathname}${url.search}` };
     const headers: Record<string, string> = {
       accept: "application/json",
       "user-agent": this.userAgent,
-      ...(await this.auth.headers()),
+      ...credentials,
     };
     let body: string | undefined;
     if (options.body !== undefined) {
       body = JSON.stringify(options.body);
       headers["content-type"] = "application/json";
     }
-    let response;
+    return openEnvelope(request, await this.send(request, { method, url, headers, body }));
+  }
+
+  /** For authenticators that talk to the controller (UAK's handshake): same pool, TLS and timeout. */
+  private async postWithoutAuthentication(
+    path: string,
+    body: unknown,
+  ): Promise<{ request: RequestDescription; response: RawResponse }> {
+    const url = new URL(path, this.baseUrl);
+    const request: RequestDescription = { method: "POST", url: url.toString() };
+    const headers = { accept: "*/*", "content-type": "application/json", "user-agent": this.userAgent };
+    const response = await this.send(request, { method: "POST", url, headers, body: JSON.stringify(body) });
+    return { request, response };
+  }
+
+  private async send(request: RequestDescription, raw: Omit<RawRequest, "timeoutMs">): Promise<RawResponse> {
     try {
-      response = await this.sender.send({ method, url, headers, body, timeoutMs: this.timeoutMs });
+      return await this.sender.send({ ...raw, timeoutMs: this.timeoutMs });
     } catch (error) {
       if (error instanceof RequestTimeout) throw new ControllerTimeoutError(request, this.timeoutMs);
-      throw new ControllerNetworkError(request, error);
+      throw networkErrorFor(request, error);
     }
-    return openEnvelope(request, response);
   }
 
   /** Turns a body-shape problem into an error that names the request. */
