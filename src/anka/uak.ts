@@ -13,6 +13,8 @@ export interface UakOptions {
    * renewed before it ends; default 5 minutes, the controller's default (reference §7.4 step 5).
    */
   sessionTtlMs?: number;
+  /** Told each new session bearer, so that the adapter can mask it before it could be logged. */
+  onSessionToken?: (bearer: string) => void;
 }
 
 export const DEFAULT_UAK_SESSION_TTL_MS = 5 * 60_000;
@@ -32,7 +34,7 @@ export function uakAuthentication(options: UakOptions): AuthenticatorFactory {
   if (id === "") throw new Error("The UAK id is empty: give the id of the User API Key");
   const key = parseUakPrivateKey(options.privateKey);
   const ttlMs = options.sessionTtlMs ?? DEFAULT_UAK_SESSION_TTL_MS;
-  return (context) => new UakSession(id, key, renewAfterMs(ttlMs), context);
+  return (context) => new UakSession(id, key, renewAfterMs(ttlMs), context, options.onSessionToken);
 }
 
 /** Renew ahead of the session's end: a fifth of its life early, at most a minute (5 min → 4 min). */
@@ -112,6 +114,7 @@ class UakSession implements Authenticator {
     private readonly key: KeyObject,
     private readonly renewAfterMs: number,
     private readonly context: AuthenticatorContext,
+    private readonly onSessionToken: ((bearer: string) => void) | undefined,
   ) {}
 
   async headers(): Promise<Record<string, string>> {
@@ -176,7 +179,9 @@ class UakSession implements Authenticator {
         "",
       );
     }
-    const authorization = `Bearer ${encodeBearer(data)}`;
+    const bearer = encodeBearer(data);
+    this.onSessionToken?.(bearer);
+    const authorization = `Bearer ${bearer}`;
     this.session = { authorization, renewAt: startedAt + this.renewAfterMs };
     return authorization;
   }

@@ -1,7 +1,8 @@
 import {
   AnkaClient,
   rootTokenAuthentication,
-  type Authenticator,
+  uakAuthentication,
+  type AuthenticationSetting,
   type RetryEvent,
   type TlsOptions,
 } from "../anka/index.ts";
@@ -14,7 +15,13 @@ import type { AgentSettings } from "./settings.ts";
  * pool service's YAML): where the controller is, how to authenticate and trust it, and the agent
  * settings. Each adapter fills this in from its own format; `openConnection` does the rest.
  */
-export type ControllerAuth = { kind: "none" } | { kind: "rootToken"; token: string };
+export type ControllerAuth =
+  | { kind: "none" }
+  | { kind: "rootToken"; token: string }
+  /** mTLS: PEM certificate and its unencrypted key (reference anka-controller-api.md §7.3). */
+  | { kind: "certificate"; certificate: string; privateKey: string }
+  /** User API Key with the TAP handshake (§7.4): the key as PEM or as its bare base64 body. */
+  | { kind: "uak"; id: string; privateKey: string };
 
 export interface ConnectionConfig {
   controllerUrl: string;
@@ -44,6 +51,10 @@ export function openConnection(
   registerSecret(Buffer.from(`:${config.agent.pat}`).toString("base64"));
   const auth = controllerAuthenticator(config.auth, registerSecret);
   const tls: TlsOptions = {};
+  if (config.auth.kind === "certificate") {
+    tls.cert = config.auth.certificate;
+    tls.key = config.auth.privateKey;
+  }
   if (config.caCertificate) tls.ca = config.caCertificate;
   if (config.skipTlsVerification) {
     tls.rejectUnauthorized = false;
@@ -65,7 +76,7 @@ export function openConnection(
     anka,
     azdo,
     agent: { ...config.agent, azureDevOpsUrl: azdo.organizationUrl },
-    authMethod: auth?.method ?? "none",
+    authMethod: anka.transport.authMethod,
     close: () => {
       anka.close();
       azdo.close();
@@ -76,13 +87,32 @@ export function openConnection(
 function controllerAuthenticator(
   auth: ControllerAuth,
   registerSecret: SecretRegistry,
-): Authenticator | undefined {
+): AuthenticationSetting | undefined {
   switch (auth.kind) {
     case "none":
+    case "certificate":
       return undefined;
     case "rootToken":
       registerSecret(auth.token);
       registerSecret(Buffer.from(`root:${auth.token}`).toString("base64"));
       return rootTokenAuthentication(auth.token);
+    case "uak":
+      for (const form of keySecretForms(auth.privateKey)) registerSecret(form);
+      return uakAuthentication({ id: auth.id, privateKey: auth.privateKey, onSessionToken: registerSecret });
   }
+}
+
+/**
+ * A private key as it may show up in a log: the whole text, its base64 body on one line, and each
+ * line of the body (a masker that works line by line sees only those).
+ */
+export function keySecretForms(key: string): string[] {
+  const body = key
+    .replace(/-----(BEGIN|END)[^-]*-----/g, "")
+    .replace(/^[A-Za-z-]+:.*$/gm, "")
+    .split(/\s+|\\n/)
+    .filter((line) => line.length >= 16);
+  return [key.trim(), body.join(""), ...body].filter(
+    (form, index, all) => form && all.indexOf(form) === index,
+  );
 }

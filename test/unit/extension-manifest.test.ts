@@ -59,7 +59,12 @@ describe("the extension manifest", () => {
     const schemes = endpointType.authenticationSchemes as Json[];
     assert.deepEqual(
       schemes.map((s) => s.type),
-      ["ms.vss-endpoint.endpoint-auth-scheme-none", "ms.vss-endpoint.endpoint-auth-scheme-basic"],
+      [
+        "ms.vss-endpoint.endpoint-auth-scheme-none",
+        "ms.vss-endpoint.endpoint-auth-scheme-basic",
+        "ms.vss-endpoint.endpoint-auth-scheme-cert",
+        "ms.vss-endpoint.endpoint-auth-scheme-token",
+      ],
     );
     for (const scheme of schemes) {
       const inputs = scheme.inputDescriptors as Json[];

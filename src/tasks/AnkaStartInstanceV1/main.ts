@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import * as tl from "azure-pipelines-task-lib/task.js";
 import { startInstance } from "../../core/index.ts";
-import { openServiceConnection } from "../common/connection.ts";
+import { maskSecret, openServiceConnection } from "../common/connection.ts";
 import {
   boolInput,
   intInput,
@@ -39,7 +39,7 @@ void runTask(async (signal) => {
         azdo: connection.azdo,
         agent: connection.agent,
         log: taskLogger,
-        registerSecret: (value) => tl.setSecret(value),
+        registerSecret: maskSecret,
         signal,
         pollIntervalMs: pollIntervalMs(),
       },

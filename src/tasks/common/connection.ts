@@ -21,9 +21,11 @@ export function openServiceConnection(endpointId: string, log: Logger): OpenedCo
   const secret = (key: string): string => {
     const value = parameters.get(key.toLowerCase())?.trim();
     if (!value) throw new Error(`The service connection has no ${key}. Edit the connection and fill it in.`);
-    tl.setSecret(value);
+    maskSecret(value);
     return value;
   };
+  const optionalSecret = (key: string): string | undefined =>
+    parameters.get(key.toLowerCase())?.trim() ? secret(key) : undefined;
   const data = (key: string): string | undefined =>
     tl.getEndpointDataParameter(endpointId, key, true)?.trim() || undefined;
 
@@ -45,7 +47,7 @@ export function openServiceConnection(endpointId: string, log: Logger): OpenedCo
   return openConnection(
     {
       controllerUrl: url,
-      auth: controllerAuth(scheme, secret),
+      auth: controllerAuth(scheme, secret, optionalSecret),
       caCertificate: data("caCertificate"),
       skipTlsVerification: (data("skipTlsVerification") ?? "").toLowerCase() === "true",
       agent: {
@@ -61,19 +63,64 @@ export function openServiceConnection(endpointId: string, log: Logger): OpenedCo
       },
     },
     log,
-    (value) => tl.setSecret(value),
+    maskSecret,
   );
 }
 
-function controllerAuth(scheme: string, secret: (key: string) => string): ControllerAuth {
+/**
+ * task-lib refuses multi-line secrets (PEM keys), and the agent masks line by line anyway: mask
+ * each meaningful line. PEM armour lines are not secret and would only blank out log text.
+ */
+export function maskSecret(value: string): void {
+  for (const line of value.split(/\r?\n/)) {
+    const trimmed = line.trim();
+    if (trimmed.length >= 8 && !trimmed.startsWith("-----")) tl.setSecret(trimmed);
+  }
+}
+
+/**
+ * Scheme names at run time (contract §2): None, UsernamePassword (root token), Certificate
+ * (`certificate` = client certificate PEM, `privateKey` = its unencrypted key, or both in
+ * `certificate`), Token (UAK: `uakId` and `apitoken` = the UAK private key).
+ */
+function controllerAuth(
+  scheme: string,
+  secret: (key: string) => string,
+  optionalSecret: (key: string) => string | undefined,
+): ControllerAuth {
   switch (scheme) {
     case "None":
       return { kind: "none" };
     case "UsernamePassword":
       return { kind: "rootToken", token: secret("password") };
+    case "Certificate": {
+      const certificate = secret("certificate");
+      return { kind: "certificate", ...splitCertificateAndKey(certificate, optionalSecret("privateKey")) };
+    }
+    case "Token":
+      return { kind: "uak", id: secret("uakId"), privateKey: secret("apitoken") };
     default:
       throw new Error(
-        `The service connection uses authentication scheme "${scheme}", which this task version does not support. Use "None" or the root token (UsernamePassword).`,
+        `The service connection uses authentication scheme "${scheme}", which this task does not know. Use No controller authentication, Root token, Client certificate or User API Key.`,
       );
   }
+}
+
+/** The certificate field may hold the certificate alone, or the certificate and its key pasted together. */
+export function splitCertificateAndKey(
+  certificateField: string,
+  keyField: string | undefined,
+): { certificate: string; privateKey: string } {
+  const blocks = certificateField.match(/-----BEGIN ([A-Z ]+)-----[\s\S]*?-----END \1-----/g) ?? [];
+  const certificate = blocks.filter((block) => block.includes("CERTIFICATE")).join("\n");
+  const privateKey = keyField || blocks.find((block) => block.includes("PRIVATE KEY"));
+  if (!certificate)
+    throw new Error(
+      "The connection's client certificate is not a PEM certificate (-----BEGIN CERTIFICATE-----). Paste the certificate in PEM form.",
+    );
+  if (!privateKey)
+    throw new Error(
+      "The connection has a client certificate but no private key. Paste the unencrypted PEM key in the private key field, or after the certificate.",
+    );
+  return { certificate, privateKey };
 }
