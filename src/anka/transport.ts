@@ -22,6 +22,7 @@ import {
   type RawResponse,
   type TlsOptions,
 } from "../net/http.ts";
+import type { ProxySettings } from "../net/proxy.ts";
 import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from "../net/retry.ts";
 import { ShapeProblem } from "./shape.ts";
 import { checkControllerTls } from "./tls.ts";
@@ -31,6 +32,8 @@ export interface TransportOptions {
   url: string;
   /** CA, client certificate (mTLS, reference §7.3) and skip-verify; checked when the client is built. */
   tls?: TlsOptions;
+  /** Proxy for requests to this server; absent: direct. */
+  proxy?: ProxySettings;
   /** An authenticator, or a factory for one that talks to the controller itself (UAK). */
   auth?: AuthenticationSetting;
   /** Deadline for one HTTP exchange. */
@@ -78,7 +81,7 @@ export class ControllerTransport {
   constructor(options: TransportOptions) {
     this.baseUrl = parseBaseUrl(options.url);
     checkControllerTls(this.baseUrl, options.tls);
-    this.sender = new HttpSender(this.baseUrl, options.tls);
+    this.sender = new HttpSender(this.baseUrl, options.tls, options.proxy);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.retryPolicy = options.retry ?? DEFAULT_RETRY_POLICY;
     this.clock = options.clock ?? realClock;

@@ -1,4 +1,5 @@
 import { realClock, type Clock } from "../clock.ts";
+import type { ProxySettings } from "../net/proxy.ts";
 import { HttpSender, RequestTimeout, type RawResponse, type TlsOptions } from "../net/http.ts";
 import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from "../net/retry.ts";
 import { AzureDevOpsError, AzureDevOpsPermissionError, PoolNotFoundError } from "./errors.ts";
@@ -10,6 +11,8 @@ export interface AzureDevOpsClientOptions {
   /** PAT with scope Agent Pools (read & manage). */
   pat: string;
   tls?: TlsOptions;
+  /** Proxy for requests to this server; absent: direct. */
+  proxy?: ProxySettings;
   timeoutMs?: number;
   retry?: RetryPolicy;
   clock?: Clock;
@@ -33,7 +36,7 @@ export class AzureDevOpsClient {
   constructor(options: AzureDevOpsClientOptions) {
     this.base = parseOrganizationUrl(options.organizationUrl);
     this.organizationUrl = this.base.toString().replace(/\/$/, "");
-    this.sender = new HttpSender(this.base, options.tls);
+    this.sender = new HttpSender(this.base, options.tls, options.proxy);
     this.authorization = `Basic ${Buffer.from(`:${options.pat}`).toString("base64")}`;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.retry = options.retry ?? DEFAULT_RETRY_POLICY;

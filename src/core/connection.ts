@@ -7,6 +7,7 @@ import {
   type TlsOptions,
 } from "../anka/index.ts";
 import { AzureDevOpsClient } from "../azdo/index.ts";
+import type { ProxyResolver, ProxySettings } from "../net/proxy.ts";
 import type { Logger, SecretRegistry } from "./ports.ts";
 import type { AgentSettings } from "./settings.ts";
 
@@ -29,6 +30,8 @@ export interface ConnectionConfig {
   /** PEM of the CA that signed the controller's certificate. */
   caCertificate?: string;
   skipTlsVerification?: boolean;
+  /** Which proxy each server is reached through (the agent's proxy settings, or HTTPS_PROXY/NO_PROXY). */
+  proxyFor?: ProxyResolver;
   agent: AgentSettings;
 }
 
@@ -62,8 +65,21 @@ export function openConnection(
       "TLS verification of the Anka controller is OFF (skipTlsVerification): anyone on the network path can read the credentials and the startup script. Give the controller's CA certificate instead.",
     );
   }
+  const proxyFor = (url: string): ProxySettings | undefined => {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      return undefined; // the client reports the malformed URL itself
+    }
+    const proxy = config.proxyFor?.(target);
+    if (proxy?.password) registerSecret(proxy.password);
+    if (proxy) log.debug(`Reaching ${target.origin} through the proxy ${new URL(proxy.url).origin}`);
+    return proxy;
+  };
   const anka = new AnkaClient({
     url: config.controllerUrl,
+    proxy: proxyFor(config.controllerUrl),
     auth,
     tls,
     onRetry: (event: RetryEvent) =>
@@ -71,7 +87,11 @@ export function openConnection(
         `Retrying ${event.request.method} ${event.request.url} in ${event.delayMs} ms: ${event.error.message}`,
       ),
   });
-  const azdo = new AzureDevOpsClient({ organizationUrl: config.agent.azureDevOpsUrl, pat: config.agent.pat });
+  const azdo = new AzureDevOpsClient({
+    organizationUrl: config.agent.azureDevOpsUrl,
+    pat: config.agent.pat,
+    proxy: proxyFor(config.agent.azureDevOpsUrl),
+  });
   return {
     anka,
     azdo,

@@ -1,5 +1,8 @@
 import http from "node:http";
 import https from "node:https";
+import { HttpProxyAgent } from "http-proxy-agent";
+import { HttpsProxyAgent } from "https-proxy-agent";
+import { proxyUrlWithCredentials, type ProxySettings } from "./proxy.ts";
 
 /** TLS settings for an https controller URL. PEM strings, never file paths: the caller reads files. */
 export interface TlsOptions {
@@ -32,15 +35,23 @@ export class RequestTimeout extends Error {}
  */
 export class HttpSender {
   private readonly agent: http.Agent;
+  private readonly tls: TlsOptions;
 
   constructor(
     readonly baseUrl: URL,
     tls: TlsOptions = {},
+    proxy?: ProxySettings,
   ) {
-    this.agent =
-      baseUrl.protocol === "https:"
-        ? new https.Agent({ keepAlive: true, maxSockets: 64, ...tls })
-        : new http.Agent({ keepAlive: true, maxSockets: 64 });
+    const secure = baseUrl.protocol === "https:";
+    this.tls = secure ? tls : {};
+    const pool = { keepAlive: true, maxSockets: 64 };
+    if (proxy) {
+      // Through a proxy: CONNECT tunnels for https (TLS to the target inside), absolute-form for http.
+      const proxyUrl = proxyUrlWithCredentials(proxy);
+      this.agent = secure ? new HttpsProxyAgent(proxyUrl, pool) : new HttpProxyAgent(proxyUrl, pool);
+    } else {
+      this.agent = secure ? new https.Agent({ ...pool, ...tls }) : new http.Agent(pool);
+    }
   }
 
   send(req: RawRequest): Promise<RawResponse> {
@@ -53,6 +64,8 @@ export class HttpSender {
             ? req.headers
             : { ...req.headers, "content-length": Buffer.byteLength(req.body) },
         agent: this.agent,
+        // TLS settings travel with each request too: a proxy agent applies them to the tunnelled connection.
+        ...this.tls,
       });
       // One deadline for the whole exchange, not per socket event: a server that trickles bytes
       // must not keep a task waiting forever.

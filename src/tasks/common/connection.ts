@@ -1,4 +1,5 @@
 import * as tl from "azure-pipelines-task-lib/task.js";
+import { bypassedByNoProxy, type ProxySettings } from "../../net/proxy.ts";
 import { openConnection, type ControllerAuth, type Logger, type OpenedConnection } from "../../core/index.ts";
 
 /**
@@ -50,6 +51,7 @@ export function openServiceConnection(endpointId: string, log: Logger): OpenedCo
       auth: controllerAuth(scheme, secret, optionalSecret),
       caCertificate: data("caCertificate"),
       skipTlsVerification: (data("skipTlsVerification") ?? "").toLowerCase() === "true",
+      proxyFor: agentProxy,
       agent: {
         pool,
         azureDevOpsUrl,
@@ -65,6 +67,21 @@ export function openServiceConnection(endpointId: string, log: Logger): OpenedCo
     log,
     maskSecret,
   );
+}
+
+/**
+ * The agent's own proxy settings (Agent.ProxyUrl and its bypass list, through task-lib), and
+ * NO_PROXY on top, for the agent machine's local exceptions.
+ */
+function agentProxy(target: URL): ProxySettings | undefined {
+  if (bypassedByNoProxy(target, process.env.NO_PROXY ?? process.env.no_proxy)) return undefined;
+  const proxy = tl.getHttpProxyConfiguration(target.toString());
+  if (!proxy?.proxyUrl) return undefined;
+  return {
+    url: proxy.proxyUrl,
+    username: proxy.proxyUsername || undefined,
+    password: proxy.proxyPassword || undefined,
+  };
 }
 
 /**
