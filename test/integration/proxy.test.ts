@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { AnkaClient } from "../../src/anka/index.ts";
-import { AzureDevOpsClient } from "../../src/azdo/index.ts";
 import { runTask, taskEnvironment } from "../../emulator/task-host.ts";
 import { startControllerEmulator, type ControllerEmulator } from "../../emulator/controller/index.ts";
 import { makeCertificates, type TestCertificates } from "../helpers/certificates.ts";
