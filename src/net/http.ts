@@ -1,7 +1,5 @@
 import http from "node:http";
 import https from "node:https";
-import { HttpProxyAgent } from "http-proxy-agent";
-import { HttpsProxyAgent } from "https-proxy-agent";
 import { proxyUrlWithCredentials, type ProxySettings } from "./proxy.ts";
 
 /** TLS settings for an https controller URL. PEM strings, never file paths: the caller reads files. */
@@ -34,7 +32,7 @@ export class RequestTimeout extends Error {}
  * task bundles small and starts fast; everything above it (envelope, retries, auth) is elsewhere.
  */
 export class HttpSender {
-  private readonly agent: http.Agent;
+  private readonly agent: Promise<http.Agent>;
   private readonly tls: TlsOptions;
 
   constructor(
@@ -45,17 +43,16 @@ export class HttpSender {
     const secure = baseUrl.protocol === "https:";
     this.tls = secure ? tls : {};
     const pool = { keepAlive: true, maxSockets: 64 };
-    if (proxy) {
-      // Through a proxy: CONNECT tunnels for https (TLS to the target inside), absolute-form for http.
-      const proxyUrl = proxyUrlWithCredentials(proxy);
-      this.agent = secure ? new HttpsProxyAgent(proxyUrl, pool) : new HttpProxyAgent(proxyUrl, pool);
-    } else {
-      this.agent = secure ? new https.Agent({ ...pool, ...tls }) : new http.Agent(pool);
-    }
+    this.agent = proxy
+      ? proxyAgent(proxyUrlWithCredentials(proxy), secure, pool)
+      : Promise.resolve(secure ? new https.Agent({ ...pool, ...tls }) : new http.Agent(pool));
+    // A rejected import would otherwise be reported as unhandled before the first send awaits it.
+    this.agent.catch(() => {});
   }
 
-  send(req: RawRequest): Promise<RawResponse> {
+  async send(req: RawRequest): Promise<RawResponse> {
     const transport = req.url.protocol === "https:" ? https : http;
+    const agent = await this.agent;
     return new Promise<RawResponse>((resolve, reject) => {
       const outgoing = transport.request(req.url, {
         method: req.method,
@@ -63,7 +60,7 @@ export class HttpSender {
           req.body === undefined
             ? req.headers
             : { ...req.headers, "content-length": Buffer.byteLength(req.body) },
-        agent: this.agent,
+        agent,
         // TLS settings travel with each request too: a proxy agent applies them to the tunnelled connection.
         ...this.tls,
       });
@@ -96,6 +93,19 @@ export class HttpSender {
   }
 
   close(): void {
-    this.agent.destroy();
+    void this.agent.then((agent) => agent.destroy());
   }
+}
+
+/**
+ * Through a proxy: CONNECT tunnels for https (TLS to the target inside), absolute-form for http.
+ * Loaded on demand, so that tasks which reach their servers directly do not pay for it at start.
+ */
+async function proxyAgent(proxyUrl: URL, secure: boolean, pool: http.AgentOptions): Promise<http.Agent> {
+  if (secure) {
+    const { HttpsProxyAgent } = await import("https-proxy-agent");
+    return new HttpsProxyAgent(proxyUrl, pool);
+  }
+  const { HttpProxyAgent } = await import("http-proxy-agent");
+  return new HttpProxyAgent(proxyUrl, pool);
 }
