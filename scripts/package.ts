@@ -6,7 +6,16 @@
 import { execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -18,7 +27,10 @@ const defaultBuildDir = path.join(root, "build", "extension");
 const defaultDistDir = path.join(root, "dist");
 const taskLib = path.join(root, "node_modules", "azure-pipelines-task-lib");
 
-/** Task folders are named <TaskName>V<major> (azure-pipelines-tasks layout). */
+/**
+ * Task folders are named <TaskName>V<major> (azure-pipelines-tasks layout). Agent tasks have a
+ * main.ts that is bundled; agentless (server) tasks are a task.json and an icon only.
+ */
 export function agentTaskFolders(): { folder: string; name: string }[] {
   return readdirSync(tasksSource)
     .filter((entry) => /V\d+$/.test(entry) && existsSync(path.join(tasksSource, entry, "task.json")))
@@ -58,10 +70,23 @@ export async function bundleTasks(buildDir = defaultBuildDir): Promise<string[]>
   return outputs;
 }
 
+/**
+ * The Marketplace overview lives in docs/marketplace.md, where its pictures are ../images/… for
+ * readers of the repository; in the vsix it is overview.md beside images/, the layout Marketplace
+ * overviews use (content.details.path in vss-extension.json).
+ */
+export function marketplaceOverview(): string {
+  return readFileSync(path.join(root, "docs", "marketplace.md"), "utf8").replaceAll(
+    "](../images/",
+    "](images/",
+  );
+}
+
 export function packVsix(buildDir = defaultBuildDir, distDir = defaultDistDir): string {
-  for (const item of ["vss-extension.json", "images", "docs/marketplace.md", "LICENSE"]) {
+  for (const item of ["vss-extension.json", "images", "LICENSE"]) {
     cpSync(path.join(root, item), path.join(buildDir, item), { recursive: true });
   }
+  writeFileSync(path.join(buildDir, "overview.md"), marketplaceOverview());
   rmSync(distDir, { recursive: true, force: true });
   mkdirSync(distDir, { recursive: true });
   const tfx = path.join(root, "node_modules", ".bin", "tfx");
@@ -108,10 +133,14 @@ export function installedTaskFolder(installed: string, name: string, major = 1):
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const bundles = await bundleTasks();
-  for (const dir of bundles)
+  for (const dir of bundles) {
+    const bundle = path.join(dir, "index.js");
     console.log(
-      `bundled ${path.relative(root, dir)}/index.js (${Math.round(statSync(path.join(dir, "index.js")).size / 1024)} KiB)`,
+      existsSync(bundle)
+        ? `bundled ${path.relative(root, dir)}/index.js (${Math.round(statSync(bundle).size / 1024)} KiB)`
+        : `copied ${path.relative(root, dir)} (agentless task: task.json only)`,
     );
+  }
   const vsix = packVsix();
   console.log(`packed ${path.relative(root, vsix)} (${Math.round(statSync(vsix).size / 1024)} KiB)`);
 }

@@ -1,11 +1,11 @@
 import { rmSync } from "node:fs";
 import { installedTaskFolder, packAndInstall } from "../../scripts/package.ts";
 import { startWorld as startEmulatedWorld, type World, type WorldOptions } from "../../emulator/world.ts";
+import { PAT, READ_ONLY_PAT } from "./secrets.ts";
 
 /** The tests' world: both emulators, a PAT full of shell metacharacters, and a read-only PAT. */
 export type { World };
-export const PAT = "azdo-pat-Zq8$`'\"x7";
-export const READ_ONLY_PAT = "azdo-readonly-pat-41k";
+export { PAT, READ_ONLY_PAT };
 export const POOL = "Anka";
 
 export function startWorld(options: Omit<WorldOptions, "pat"> = {}): Promise<World> {

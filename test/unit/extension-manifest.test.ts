@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { describe, test } from "node:test";
+import { renderMustache, selectJsonPath } from "../helpers/azdo-templates.ts";
 
 /** Static checks of vss-extension.json against the contract and against what the code reads. */
 type Json = Record<string, unknown>;
@@ -101,8 +102,123 @@ describe("the extension manifest", () => {
     const tasks = contributions
       .filter((c) => c.type === "ms.vss-distributed-task.task")
       .map((c) => (c.properties as Json).name);
-    assert.deepEqual(tasks, ["tasks/AnkaStartInstance", "tasks/AnkaTerminateInstance"]);
+    assert.deepEqual(tasks, [
+      "tasks/AnkaStartInstance",
+      "tasks/AnkaTerminateInstance",
+      "tasks/AnkaStartInstanceServer",
+      "tasks/AnkaTerminateInstanceServer",
+    ]);
     const files = (manifest.files as Json[]).map((f) => f.path);
     for (const task of tasks) assert.ok(files.includes(task), `${String(task)} is not packaged`);
+    const folders = readdirSync(tasksDir).filter((folder) => /V\d+$/.test(folder));
+    for (const folder of folders)
+      assert.ok(tasks.includes(`tasks/${folder.replace(/V\d+$/, "")}`), `${folder} has no contribution`);
+  });
+});
+
+const tasksDir = new URL("../../src/tasks/", import.meta.url);
+const taskFiles = readdirSync(tasksDir)
+  .filter((folder) => /V\d+$/.test(folder))
+  .map((folder) => ({
+    folder,
+    task: JSON.parse(readFileSync(new URL(`${folder}/task.json`, tasksDir), "utf8")) as Json,
+  }));
+const dataSources = (endpointType.dataSources as Json[]) ?? [];
+
+describe("data sources, bindings and connection inputs agree with the endpoint type", () => {
+  test("Verify is the TestConnection data source; data source names are unique", () => {
+    const names = dataSources.map((d) => d.name);
+    assert.ok(names.includes("TestConnection"), "without TestConnection there is no Verify button");
+    assert.equal(new Set(names).size, names.length);
+  });
+
+  test("every connectedService input names this endpoint type", () => {
+    for (const { folder, task } of taskFiles)
+      for (const input of (task.inputs as Json[]).filter((i) =>
+        String(i.type).startsWith("connectedService:"),
+      )) {
+        const [, typeName] = String(input.type).split(":");
+        assert.equal(typeName, endpointType.name, `${folder} input ${String(input.name)}`);
+      }
+  });
+
+  test("every dataSourceName a task binds exists on the endpoint type", () => {
+    let bindings = 0;
+    for (const { folder, task } of taskFiles)
+      for (const binding of (task.dataSourceBindings as Json[]) ?? []) {
+        bindings++;
+        assert.ok(
+          dataSources.some((d) => d.name === binding.dataSourceName),
+          `${folder}: data source ${String(binding.dataSourceName)} does not exist`,
+        );
+      }
+    assert.ok(bindings >= 4, "both Start tasks bind template and tag");
+  });
+
+  test("each data source's URL uses only endpoint fields and parameters every binding supplies", () => {
+    const endpointFields = new Set([
+      "url",
+      ...(endpointType.inputDescriptors as Json[]).map((d) => String(d.id)),
+    ]);
+    for (const source of dataSources) {
+      const url = String(source.endpointUrl);
+      assert.match(
+        url,
+        /^\{\{\{endpoint\.url\}\}\}\//,
+        `${String(source.name)}: starts at the controller URL`,
+      );
+      const names = [...url.matchAll(/\{\{\{?\s*([\w.]+)\s*\}?\}\}/g)].map((m) => m[1] as string);
+      const bindings = taskFiles.flatMap(({ task }) =>
+        ((task.dataSourceBindings as Json[]) ?? []).filter((b) => b.dataSourceName === source.name),
+      );
+      for (const name of names) {
+        if (name.startsWith("endpoint.")) {
+          assert.ok(
+            endpointFields.has(name.slice(9)),
+            `${String(source.name)}: ${name} is not an endpoint field`,
+          );
+          continue;
+        }
+        assert.ok(bindings.length > 0, `${String(source.name)} needs ${name} but nothing binds it`);
+        for (const binding of bindings)
+          assert.ok(
+            Object.keys((binding.parameters as Json) ?? {}).includes(name),
+            `a binding of ${String(source.name)} does not supply ${name}`,
+          );
+      }
+      assert.match(String(source.resultSelector), /^jsonpath:/, `${String(source.name)}: JSONPath selector`);
+      selectJsonPath({}, String(source.resultSelector).slice("jsonpath:".length));
+      assert.ok(!url.includes("?") || /\?[\w]+=\{\{\{/.test(url), "parameters are not HTML-escaped");
+    }
+  });
+
+  test("resultTemplates render to { Value, DisplayValue } JSON", () => {
+    const sample = {
+      id: "6b135004-2a4e-4a6f-8d2c-1f0e3c1d266c",
+      name: "sonoma-14",
+      arch: "arm64",
+      tag: "xcode-15",
+    };
+    for (const { folder, task } of taskFiles)
+      for (const binding of (task.dataSourceBindings as Json[]) ?? []) {
+        const item = JSON.parse(renderMustache(String(binding.resultTemplate), sample)) as Json;
+        assert.equal(typeof item.Value, "string", `${folder} ${String(binding.target)}`);
+        assert.equal(typeof item.DisplayValue, "string", `${folder} ${String(binding.target)}`);
+      }
+  });
+
+  test("no scheme header sends a secret the controller must not see", () => {
+    // The token scheme's default header is the raw token (authenticationSchemes.md): for the UAK
+    // scheme that would be the private key. The scheme overrides it with a constant.
+    const schemes = endpointType.authenticationSchemes as Json[];
+    const token = schemes.find((s) => s.type === "ms.vss-endpoint.endpoint-auth-scheme-token");
+    const headers = (token?.headers as Json[]) ?? [];
+    assert.ok(
+      headers.some((h) => h.name === "Authorization"),
+      "the token scheme overrides Authorization",
+    );
+    for (const scheme of schemes)
+      for (const header of (scheme.headers as Json[]) ?? [])
+        assert.doesNotMatch(String(header.value), /apitoken|azureDevOpsToken|privateKey|certificate/);
   });
 });
