@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 
 /**
  * Hosts a built task the way the Azure Pipelines agent's worker does (reference azure-pipelines-agent.md §6):
@@ -49,7 +52,6 @@ export function taskEnvironment(options: {
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
-    AGENT_TEMPDIRECTORY: process.env.TMPDIR ?? "/tmp",
     [`INPUT_${upper(options.inputConnection ?? "ankaConnection")}`]: endpoint.id,
     [`ENDPOINT_URL_${endpoint.id}`]: endpoint.url,
     [`ENDPOINT_AUTH_${endpoint.id}`]: JSON.stringify({
@@ -72,11 +74,15 @@ export function startTask(
   taskDir: string,
   env: NodeJS.ProcessEnv,
 ): { child: ChildProcess; finished: Promise<TaskRun>; output: () => string } {
+  // Each run gets its own Agent.TempDirectory, as each job does on a real agent: task-lib keeps its
+  // vault key there (.taskkey), and two tasks sharing the folder would decrypt each other's inputs.
+  const tempDirectory = mkdtempSync(path.join(tmpdir(), "anka-task-"));
   const child = spawn(process.execPath, ["index.js"], {
     cwd: taskDir,
-    env,
+    env: { AGENT_TEMPDIRECTORY: tempDirectory, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  child.on("close", () => rmSync(tempDirectory, { recursive: true, force: true }));
   let stdout = "";
   let stderr = "";
   child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));

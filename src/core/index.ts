@@ -6,3 +6,6 @@ export * from "./settings.ts";
 export * from "./start.ts";
 export * from "./terminate.ts";
 export * from "./connection.ts";
+export * from "./list.ts";
+export * from "./cleanup.ts";
+export * from "./doctor.ts";
