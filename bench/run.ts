@@ -2,8 +2,11 @@
  * `npm run bench`: measures, prints a report and writes bench/results.json. A benchmark, not a
  * test: it asserts nothing, it reports figures against the targets the issues set.
  */
-import { writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { concurrentCycles, waiterLatency } from "./controller.ts";
+import { loadFigures, type LoadFigures } from "./load.ts";
+import { poolFigures } from "./pool.ts";
 import { taskFigures } from "./tasks.ts";
 
 const results: Record<string, unknown> = {
@@ -31,6 +34,71 @@ console.log("Tasks: vsix and bundle sizes, cold start (node start to first HTTP 
 const tasks = await taskFigures(15);
 console.log(JSON.stringify(tasks, null, 2));
 results.tasks = { ...tasks, targets: { vsixKiBAtMost: 1536, coldStartMedianMsAtMost: 150 } };
+
+// Time scaled down 25 times: the tasks poll every 5 s, back off after 60 s unchanged, up to every 30 s.
+const SCALE = 25;
+const scaled = {
+  pollIntervalMs: 5_000 / SCALE,
+  backoff: { afterMs: 60_000 / SCALE, maxIntervalMs: 30_000 / SCALE },
+};
+const load = (backoff: boolean): Promise<LoadFigures> =>
+  loadFigures({
+    pipelines: 200,
+    slots: 20,
+    realAgents: 4,
+    pollIntervalMs: scaled.pollIntervalMs,
+    backoff: backoff ? scaled.backoff : "off",
+    // A 50 s build, scaled: long enough that most instances queue past the backoff threshold.
+    jobMs: 50_000 / SCALE,
+    pat: "bench-pat-7f3c9a1e5b",
+  });
+console.log(
+  "Load: 200 pipelines at once (Start, a build job on the VM's agent, Terminate), 20 node slots, " +
+    `4 VMs with the real startup script, time scaled down ${SCALE} times`,
+);
+const withBackoff = await load(true);
+console.log(JSON.stringify(withBackoff, null, 2));
+console.log("Load again with the waiter's backoff off (it polls every interval while queued)");
+const withoutBackoff = await load(false);
+console.log(JSON.stringify(withoutBackoff, null, 2));
+results.load = {
+  timeScale: `1/${SCALE}: poll ${scaled.pollIntervalMs} ms, backoff after ${scaled.backoff.afterMs} ms up to every ${scaled.backoff.maxIntervalMs} ms`,
+  withBackoff,
+  withoutBackoff,
+  queuedRequestsPerMinutePerInstanceInProduction: {
+    withBackoff: Math.round((withBackoff.queued.requestsPerSecondPerInstance / SCALE) * 60 * 10) / 10,
+    withoutBackoff: Math.round((withoutBackoff.queued.requestsPerSecondPerInstance / SCALE) * 60 * 10) / 10,
+  },
+  targets: { finished: 200, leakedInstances: 0, leakedAgents: 0 },
+};
+
+console.log("Fault matrix: test/integration/fault-matrix.test.ts with WRITE_FAULT_MATRIX=1");
+const matrixRun = spawnSync(
+  process.execPath,
+  ["--import", "tsx", "--test", "--test-reporter=dot", "test/integration/fault-matrix.test.ts"],
+  { cwd: new URL("..", import.meta.url), env: { ...process.env, WRITE_FAULT_MATRIX: "1" }, stdio: "inherit" },
+);
+const matrix = JSON.parse(readFileSync(new URL("./fault-matrix.json", import.meta.url), "utf8")) as {
+  cases: { ok: boolean }[];
+  skipped: unknown[];
+};
+results.faultMatrix = {
+  file: "bench/fault-matrix.json",
+  cases: matrix.cases.length,
+  asExpected: matrix.cases.filter((entry) => entry.ok).length,
+  skipped: matrix.skipped.length,
+  exitCode: matrixRun.status,
+};
+
+console.log(
+  "Pool service: queued job to agent, as a ratio to the VM's own start; standby; steady-state request rates",
+);
+const pool = await poolFigures(0.25);
+console.log(JSON.stringify(pool, null, 2));
+results.pool = {
+  ...pool,
+  targets: { freeCapacityRatioMedianAtMost: 1.1, standbyWaitSecondsAtMost: pool.pollSeconds },
+};
 
 writeFileSync(new URL("./results.json", import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 console.log("wrote bench/results.json");

@@ -3,7 +3,7 @@
  * process start to its first HTTP request (the agent starts a fresh node for every task).
  */
 import { spawn } from "node:child_process";
-import { readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
@@ -25,6 +25,8 @@ export async function taskFigures(runs: number): Promise<TaskFigures> {
     const coldStartMs: TaskFigures["coldStartMs"] = {};
     for (const task of tasks) {
       const folder = installedTaskFolder(installed, task);
+      // Agentless (server) tasks have no code to start: Azure DevOps runs their task.json.
+      if (!existsSync(path.join(folder, "index.js"))) continue;
       bundlesKiB[task] = round(statSync(path.join(folder, "index.js")).size / 1024, 1);
       const times: number[] = [];
       for (let n = 0; n < runs; n++) times.push(await timeToFirstRequest(folder));

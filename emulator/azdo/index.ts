@@ -94,6 +94,13 @@ export async function startAzureDevOpsEmulator(
       const job = org.job(requestId);
       return job ? jobView(job) : undefined;
     },
+    jobs(poolName) {
+      org.sweep();
+      return org
+        .jobsIn(poolNamed(poolName).id)
+        .sort((a, b) => a.requestId - b.requestId)
+        .map(jobView);
+    },
     addFault: (rule) => faults.add(rule),
     clearFaults: () => faults.clear(),
     async close() {

@@ -22,6 +22,10 @@ export class MessageQueues {
     );
   }
 
+  find(agentId: number, messageId: number): AgentMessage | undefined {
+    return this.queueOf(agentId).find((message) => message.messageId === messageId);
+  }
+
   remove(agentId: number, messageId: number): boolean {
     const queue = this.queueOf(agentId);
     const index = queue.findIndex((message) => message.messageId === messageId);

@@ -173,7 +173,7 @@ export class Organization {
     const agent = this.agent(pool, agentId);
     const running =
       agent.assignedRequestId === undefined ? undefined : this.jobsById.get(agent.assignedRequestId);
-    if (running?.receiveTime !== undefined) throw agentBusy(agent.name, pool.name);
+    if (running && isTaken(running)) throw agentBusy(agent.name, pool.name);
     this.releaseAssignment(agent);
     this.sessions.deleteForAgent(agent.id);
     this.messages.drop(agent.id);
@@ -246,6 +246,9 @@ export class Organization {
   }
 
   deleteMessage(session: SessionRecord, messageId: number): void {
+    const requestId = this.messages.find(session.agentId, messageId)?.requestId;
+    const job = requestId === undefined ? undefined : this.jobsById.get(requestId);
+    if (job?.receiveTime !== undefined) job.acknowledged = true;
     this.messages.remove(session.agentId, messageId);
   }
 
@@ -301,6 +304,7 @@ export class Organization {
   /** The listener's lock renewal (PATCH without result) or its finish (PATCH with result), §3 "Job run". */
   updateJob(job: JobRecord, result: JobResult | undefined): JobRecord {
     if (job.result !== undefined) return job;
+    job.acknowledged = true;
     if (result === undefined) {
       job.receiveTime ??= this.now;
       job.lockedUntil = this.now + LOCK_DURATION_MS;
@@ -328,7 +332,7 @@ export class Organization {
     agent.statusChangedOn = this.now;
     const job =
       agent.assignedRequestId === undefined ? undefined : this.jobsById.get(agent.assignedRequestId);
-    if (job && job.receiveTime !== undefined) {
+    if (job && isTaken(job)) {
       job.statusMessage = failure;
       this.finishJob(job, "failed");
     } else {
@@ -349,7 +353,7 @@ export class Organization {
     this.dispatch();
   }
 
-  /** A job assigned but not yet received goes back to the queue. */
+  /** A job assigned but not taken yet (handed out at most) goes back to the queue. */
   private releaseAssignment(agent: AgentRecord): void {
     if (agent.assignedRequestId === undefined) return;
     const job = this.jobsById.get(agent.assignedRequestId);
@@ -357,6 +361,8 @@ export class Organization {
     if (!job || job.result !== undefined) return;
     this.messages.removeWhere(agent.id, (message) => message.requestId === job.requestId);
     job.assignTime = undefined;
+    job.receiveTime = undefined;
+    job.lockedUntil = undefined;
     job.reservedAgentId = undefined;
     job.reservedAgentName = undefined;
   }
@@ -394,6 +400,11 @@ export class Organization {
       });
     }
   }
+}
+
+/** Running for real: handed out and taken by the agent (not merely on a poll answer it never used). */
+function isTaken(job: JobRecord): boolean {
+  return job.receiveTime !== undefined && job.acknowledged === true;
 }
 
 function assignPoolIds(pools: PoolConfig[], now: number): PoolRecord[] {

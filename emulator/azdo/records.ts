@@ -59,6 +59,11 @@ export interface JobRecord {
   queueTime: number;
   assignTime?: number;
   receiveTime?: number;
+  /**
+   * The agent took the job: it deleted the job message or renewed the lock. A job handed out on a
+   * poll but never taken (a --once agent on its way out) goes back to the queue when the session ends.
+   */
+  acknowledged?: boolean;
   finishTime?: number;
   lockedUntil?: number;
   result?: JobResult;

@@ -67,9 +67,11 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
     );
     return;
   }
-  deps.requests.push(record(req, request));
+  const recorded = record(req, request);
+  deps.requests.push(recorded);
 
   const fault = deps.faults.take(request.method, request.path);
+  if (fault) recorded.fault = fault.kind;
   if (fault?.kind === "reset") {
     req.socket.destroy();
     return;

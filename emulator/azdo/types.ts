@@ -65,6 +65,8 @@ export interface AgentView {
   systemCapabilities: Record<string, string>;
   userCapabilities: Record<string, string>;
   createdOn: string;
+  /** When the agent last went online or offline (registration counts). */
+  statusChangedOn: string;
   assignedRequest?: AgentJobReference;
   lastCompletedRequest?: AgentJobReference;
 }
@@ -104,6 +106,8 @@ export interface RecordedRequest {
   body: unknown;
   /** Epoch milliseconds. */
   time: number;
+  /** The fault rule applied to this request, if any. */
+  fault?: FaultRule["kind"];
 }
 
 export interface FaultRule {
@@ -131,6 +135,8 @@ export interface AzureDevOpsEmulator {
   /** Demands in Azure DevOps syntax: "Name", "Name -equals value", "Name -gtVersion 1.2.3". */
   queueJob(poolName: string, demands: string[], options?: QueueJobOptions): JobView;
   job(requestId: number): JobView | undefined;
+  /** Every job request of a pool, oldest first. */
+  jobs(poolName: string): JobView[];
   addFault(rule: FaultRule): void;
   clearFaults(): void;
   /** Stops the server and answers every held long poll. */

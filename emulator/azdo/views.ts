@@ -115,6 +115,7 @@ export function agentView(agent: AgentRecord, organization: Organization): Agent
     systemCapabilities: { ...agent.systemCapabilities },
     userCapabilities: { ...agent.userCapabilities },
     createdOn: iso(agent.createdOn) as string,
+    statusChangedOn: iso(agent.statusChangedOn) as string,
     ...(assigned ? { assignedRequest: jobReference(assigned) } : {}),
     ...(last ? { lastCompletedRequest: jobReference(last) } : {}),
   };

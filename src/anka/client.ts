@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { withRetries } from "../net/retry.ts";
-import { ControllerError } from "./errors.ts";
+import { ControllerError, ControllerTimeoutError } from "./errors.ts";
 import {
   parseGroups,
   parseInstance,
@@ -56,6 +56,19 @@ export interface InstanceUpdate {
  * another run started with the same external_id.
  */
 export const START_TOKEN_METADATA_KEY = "anka_azdo_start_token";
+
+/** What a start request yielded, and whether a late duplicate is possible. */
+export interface StartReceipt {
+  ids: string[];
+  /** The random token in the instances' metadata ({@link START_TOKEN_METADATA_KEY}). */
+  token: string;
+  /**
+   * True when a start request was sent again after an earlier attempt failed ambiguously and did
+   * not show up: a controller that is merely slow may still create that attempt's instance later.
+   * The caller looks for instances with `token` when it cleans up (see findInstancesByStartToken).
+   */
+  mayHaveDuplicates: boolean;
+}
 
 /** The controller's startup_script field: base64 of the script text. */
 export function encodeStartupScript(script: string): string {
@@ -129,41 +142,65 @@ export class AnkaClient {
    * there are none.
    */
   async startInstances(request: StartInstanceRequest): Promise<string[]> {
+    return (await this.startInstancesWithReceipt(request)).ids;
+  }
+
+  /** {@link startInstances}, telling also the start token and whether a late duplicate is possible. */
+  async startInstancesWithReceipt(request: StartInstanceRequest): Promise<StartReceipt> {
     const token = randomUUID();
     const body = startBody(request, token);
-    const adopt = async () => (await this.instancesOfStartToken(token)).map((instance) => instance.id);
+    const adopt = async () => (await this.findInstancesByStartToken(token)).map((instance) => instance.id);
     let lastFailureAmbiguous = false;
+    let lastFailureTimedOut = false;
+    let mayHaveDuplicates = false;
     const attempt = async (): Promise<string[]> => {
       if (lastFailureAmbiguous) {
-        const ids = await adopt();
+        // A timed-out request may still be in the controller's hands: give it as long again to
+        // show up before asking a second time, so that a slow controller does not make two VMs.
+        const ids = lastFailureTimedOut ? await this.awaitStartToken(token) : await adopt();
         if (ids.length > 0) return ids;
+        mayHaveDuplicates = true;
       }
       try {
         const answer = await this.transport.call("POST", "/api/v1/vm", { body, idempotent: false });
         return this.parse("POST", "/api/v1/vm", answer, parseStartedIds);
       } catch (error) {
         lastFailureAmbiguous = error instanceof ControllerError && error.ambiguous;
+        lastFailureTimedOut = error instanceof ControllerTimeoutError;
         throw error;
       }
     };
     try {
-      return await withRetries(attempt, {
+      const ids = await withRetries(attempt, {
         policy: this.transport.retryPolicy,
         sleep: (ms) => this.transport.clock.sleep(ms),
         isRetryable: (error) => error instanceof ControllerError && error.retryable,
       });
+      return { ids, token, mayHaveDuplicates };
     } catch (error) {
       // The last attempt may have created the instance too: hand it back rather than orphan it.
       const ids = lastFailureAmbiguous ? await adopt().catch(() => []) : [];
-      if (ids.length > 0) return ids;
+      if (ids.length > 0) return { ids, token, mayHaveDuplicates };
       throw error;
     }
   }
 
-  private async instancesOfStartToken(token: string): Promise<Instance[]> {
+  /** Instances started by the request that carried this start token ({@link START_TOKEN_METADATA_KEY}). */
+  async findInstancesByStartToken(token: string): Promise<Instance[]> {
     return (await this.listInstances()).filter(
       (instance) => instance.metadata?.[START_TOKEN_METADATA_KEY] === token,
     );
+  }
+
+  /** Looks for the token's instances for up to one request timeout. */
+  private async awaitStartToken(token: string): Promise<string[]> {
+    const { clock, timeoutMs } = this.transport;
+    const deadline = clock.now() + timeoutMs;
+    for (;;) {
+      const ids = (await this.findInstancesByStartToken(token)).map((instance) => instance.id);
+      if (ids.length > 0 || clock.now() >= deadline) return ids;
+      await clock.sleep(Math.min(Math.max(100, timeoutMs / 5), deadline - clock.now()));
+    }
   }
 
   close(): void {

@@ -71,7 +71,8 @@ export class ControllerTransport {
   readonly baseUrl: URL;
   private readonly sender: HttpSender;
   private readonly auth: Authenticator;
-  private readonly timeoutMs: number;
+  /** Deadline of one HTTP exchange. */
+  readonly timeoutMs: number;
   readonly retryPolicy: RetryPolicy;
   readonly clock: Clock;
   private readonly random: () => number;

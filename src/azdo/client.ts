@@ -3,7 +3,7 @@ import type { ProxySettings } from "../net/proxy.ts";
 import { HttpSender, RequestTimeout, type RawResponse, type TlsOptions } from "../net/http.ts";
 import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from "../net/retry.ts";
 import { AzureDevOpsError, AzureDevOpsPermissionError, PoolNotFoundError } from "./errors.ts";
-import type { Agent, AgentPackage, AgentPlatform, AgentPool } from "./model.ts";
+import type { Agent, AgentPackage, AgentPlatform, AgentPool, JobRequest, NewAgent } from "./model.ts";
 
 export interface AzureDevOpsClientOptions {
   /** Organization (or collection) URL, e.g. https://dev.azure.com/contoso */
@@ -19,6 +19,15 @@ export interface AzureDevOpsClientOptions {
 }
 
 const API_VERSION = "7.1";
+/** Job requests are not in the public REST spec; the SDKs and Anklet use this version (reference B4). */
+const JOB_REQUESTS_API_VERSION = "7.1-preview.1";
+
+export interface ListAgentsOptions {
+  /** Each agent's current job request, if any. */
+  includeAssignedRequest?: boolean;
+  /** Each agent's last finished job request, if any. */
+  includeLastCompletedRequest?: boolean;
+}
 
 /**
  * Azure DevOps agent-pool REST (reference azure-devops.md §6.5): just the calls the tasks need,
@@ -82,14 +91,72 @@ export class AzureDevOpsClient {
     return (await this.findAgents(pool, agentName))[0];
   }
 
-  async listAgents(pool: AgentPool): Promise<Agent[]> {
-    const body = await this.request(
-      "GET",
-      `_apis/distributedtask/pools/${pool.id}/agents`,
-      { includeCapabilities: "true" },
-      { pool: pool.name },
-    );
+  async listAgents(pool: AgentPool, options: ListAgentsOptions = {}): Promise<Agent[]> {
+    const query: Record<string, string> = { includeCapabilities: "true" };
+    if (options.includeAssignedRequest) query.includeAssignedRequest = "true";
+    if (options.includeLastCompletedRequest) query.includeLastCompletedRequest = "true";
+    const body = await this.request("GET", `_apis/distributedtask/pools/${pool.id}/agents`, query, {
+      pool: pool.name,
+    });
     return (valuesOf(body) as Partial<Agent>[]).map(normaliseAgent);
+  }
+
+  /**
+   * The pool's job requests (reference B4). `unfinishedOnly` (the default) asks for queued and
+   * running ones only (`completedRequestCount=0`). Demands come back as strings whatever form the
+   * service used.
+   */
+  async listJobRequests(pool: AgentPool, options: { unfinishedOnly?: boolean } = {}): Promise<JobRequest[]> {
+    const query: Record<string, string> =
+      options.unfinishedOnly === false ? {} : { completedRequestCount: "0" };
+    const body = await this.request("GET", `_apis/distributedtask/pools/${pool.id}/jobrequests`, query, {
+      pool: pool.name,
+      apiVersion: JOB_REQUESTS_API_VERSION,
+    });
+    return valuesOf(body).map(normaliseJobRequest);
+  }
+
+  /**
+   * Registers an agent record by REST, as `config.sh` does (reference azure-pipelines-agent.md §2
+   * step 9). Nothing connects as this agent unless someone holds the private key of `publicKey`.
+   */
+  async addAgent(pool: AgentPool, agent: NewAgent): Promise<Agent> {
+    const body = await this.request(
+      "POST",
+      `_apis/distributedtask/pools/${pool.id}/agents`,
+      {},
+      {
+        pool: pool.name,
+        manage: true,
+        body: {
+          name: agent.name,
+          version: agent.version,
+          osDescription: agent.osDescription ?? "",
+          enabled: agent.enabled ?? true,
+          maxParallelism: 1,
+          provisioningState: "Provisioned",
+          authorization: { publicKey: agent.publicKey },
+          systemCapabilities: agent.systemCapabilities ?? {},
+          userCapabilities: agent.userCapabilities ?? {},
+        },
+      },
+    );
+    return normaliseAgent((body ?? {}) as Partial<Agent>);
+  }
+
+  /** Replaces an agent's user capabilities (reference B6: `PUT …/agents/{id}/usercapabilities`). */
+  async updateAgentUserCapabilities(
+    pool: AgentPool,
+    agentId: number,
+    capabilities: Record<string, string>,
+  ): Promise<Agent> {
+    const body = await this.request(
+      "PUT",
+      `_apis/distributedtask/pools/${pool.id}/agents/${agentId}/usercapabilities`,
+      {},
+      { pool: pool.name, manage: true, body: capabilities },
+    );
+    return normaliseAgent((body ?? {}) as Partial<Agent>);
   }
 
   /** Removes an agent record. Returns false when it was already gone. */
@@ -148,11 +215,12 @@ export class AzureDevOpsClient {
     method: string,
     path: string,
     query: Record<string, string>,
-    context: { pool?: string; manage?: boolean },
+    context: { pool?: string; manage?: boolean; apiVersion?: string; body?: unknown },
   ): Promise<unknown> {
     const url = new URL(path, `${this.organizationUrl}/`);
     for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
-    url.searchParams.set("api-version", API_VERSION);
+    url.searchParams.set("api-version", context.apiVersion ?? API_VERSION);
+    const body = context.body === undefined ? undefined : JSON.stringify(context.body);
     const where = `${method} ${url.origin}${url.pathname}`;
     return withRetries(
       async () => {
@@ -165,7 +233,9 @@ export class AzureDevOpsClient {
               authorization: this.authorization,
               accept: "application/json",
               "user-agent": "anka-azure-pipelines",
+              ...(body === undefined ? {} : { "content-type": "application/json" }),
             },
+            body,
             timeoutMs: this.timeoutMs,
           });
         } catch (error) {
@@ -273,8 +343,48 @@ function normaliseAgent(raw: Partial<Agent>): Agent {
     createdOn: raw.createdOn,
     systemCapabilities: raw.systemCapabilities ?? {},
     userCapabilities: raw.userCapabilities ?? {},
-    assignedRequest: raw.assignedRequest,
+    assignedRequest: raw.assignedRequest ?? undefined,
+    lastCompletedRequest: raw.lastCompletedRequest ?? undefined,
+    statusChangedOn: raw.statusChangedOn,
   };
+}
+
+function normaliseJobRequest(value: unknown): JobRequest {
+  const raw = (value ?? {}) as Record<string, unknown>;
+  const text = (key: string) => (typeof raw[key] === "string" ? (raw[key] as string) : undefined);
+  const reference = (item: unknown) => {
+    const ref = (item ?? {}) as { id?: unknown; name?: unknown };
+    return { id: Number(ref.id), name: String(ref.name ?? "") };
+  };
+  const demands = Array.isArray(raw.demands) ? raw.demands.map(demandText).filter((d) => d !== "") : [];
+  return {
+    requestId: Number(raw.requestId),
+    queueTime: text("queueTime"),
+    assignTime: text("assignTime"),
+    receiveTime: text("receiveTime"),
+    finishTime: text("finishTime"),
+    result: text("result"),
+    demands,
+    reservedAgent: raw.reservedAgent ? reference(raw.reservedAgent) : undefined,
+    jobId: text("jobId"),
+    jobName: text("jobName"),
+    planId: text("planId"),
+    matchedAgents: Array.isArray(raw.matchedAgents) ? raw.matchedAgents.map(reference) : undefined,
+    owner: raw.owner as JobRequest["owner"],
+    definition: raw.definition as JobRequest["definition"],
+  };
+}
+
+/** Demands arrive as strings or as `{name, value}` objects (reference B4: parse both). */
+function demandText(demand: unknown): string {
+  if (typeof demand === "string") return demand.trim();
+  if (demand && typeof demand === "object" && "name" in demand) {
+    const { name, value } = demand as { name: unknown; value?: unknown };
+    return value === undefined || value === null || value === ""
+      ? String(name)
+      : `${String(name)} -equals ${String(value)}`;
+  }
+  return "";
 }
 
 /** Package versions come as `{major, minor, patch}` objects (reference azure-pipelines-agent.md §7). */

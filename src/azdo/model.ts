@@ -15,6 +15,55 @@ export interface Agent {
   systemCapabilities: Record<string, string>;
   userCapabilities: Record<string, string>;
   assignedRequest?: { requestId: number };
+  /** With `includeLastCompletedRequest`: the last job the agent finished (a single-use agent is then spent). */
+  lastCompletedRequest?: { requestId: number; result?: string };
+  /** When the agent last went online or offline (registration counts as a change). */
+  statusChangedOn?: string;
+}
+
+/**
+ * A job request of a pool (reference startup-scripts-and-job-requests.md B4): queued while it has no
+ * `assignTime`, `reservedAgent` or `result`; running once assigned; finished with a `result`.
+ */
+export interface JobRequest {
+  requestId: number;
+  queueTime?: string;
+  assignTime?: string;
+  receiveTime?: string;
+  finishTime?: string;
+  result?: string;
+  /** Normalised to Azure DevOps' string form: `name`, `name -equals value`, `name -gtVersion 1.2`. */
+  demands: string[];
+  reservedAgent?: { id: number; name: string };
+  jobId?: string;
+  jobName?: string;
+  planId?: string;
+  /** Absent when the service did not send it (e.g. with `$top`). */
+  matchedAgents?: { id: number; name: string }[];
+  /** For builds: `owner.id` is the build id, `owner.name` the build number. */
+  owner?: { id?: number; name?: string };
+  definition?: { id?: number; name?: string };
+}
+
+export type JobRequestStatus = "queued" | "running" | "finished";
+
+/** B4: queued = no assignTime, no reservedAgent, no result; finished = a result. */
+export function jobRequestStatus(request: JobRequest): JobRequestStatus {
+  if (request.result !== undefined && request.result !== null) return "finished";
+  if (request.assignTime !== undefined || request.reservedAgent !== undefined) return "running";
+  return "queued";
+}
+
+/** What registering an agent over REST sends (reference azure-pipelines-agent.md §2 step 9). */
+export interface NewAgent {
+  name: string;
+  version: string;
+  osDescription?: string;
+  enabled?: boolean;
+  /** RSA public key as base64 byte arrays (`exponent` "AQAB", 256-byte `modulus` for RSA-2048). */
+  publicKey: { exponent: string; modulus: string };
+  systemCapabilities?: Record<string, string>;
+  userCapabilities?: Record<string, string>;
 }
 
 /** `osx-arm64` or `osx-x64`: the agent build for a template's architecture. */

@@ -18,11 +18,25 @@ export class Cancellation {
     return this.controller.signal;
   }
 
+  /** A signal ended the command early (a service told to stop is not cancelled: see stopsOnSignal). */
   get cancelled(): boolean {
-    return this.controller.signal.aborted;
+    return this.controller.signal.aborted && !this.signalMeansStop;
+  }
+
+  private signalMeansStop = false;
+
+  /** For long-running commands (`pool serve`): a signal is the normal way to stop, exit 0. */
+  stopsOnSignal(): void {
+    this.signalMeansStop = true;
   }
 
   private onSignal(signal: NodeJS.Signals): void {
+    if (this.signalMeansStop) {
+      if (!this.controller.signal.aborted)
+        this.output.warn(`Received ${signal}: stopping (running jobs are left alone)`);
+      this.controller.abort(new Error(`stopped by ${signal}`));
+      return;
+    }
     if (this.controller.signal.aborted) {
       this.output.warn(`Received ${signal} again: still rolling back, please wait`);
       return;

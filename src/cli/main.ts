@@ -4,6 +4,7 @@ import { Cancellation } from "./cancel.ts";
 import { registerCleanup } from "./commands/cleanup.ts";
 import { registerDoctor } from "./commands/doctor.ts";
 import { registerList } from "./commands/list.ts";
+import { registerPool } from "./commands/pool.ts";
 import { registerStart } from "./commands/start.ts";
 import { registerTemplates } from "./commands/templates.ts";
 import { registerTerminate } from "./commands/terminate.ts";
@@ -114,6 +115,7 @@ function buildProgram(runtime: Runtime, io: Io): Command {
   registerTemplates(program, runtime);
   registerCleanup(program, runtime);
   registerDoctor(program, runtime);
+  registerPool(program, runtime);
   return program;
 }
 

@@ -118,6 +118,11 @@ export class Output {
     else for (const text of human()) this.line(this.stdout, text);
   }
 
+  /** A line of a long-running command's own log (the pool service's JSON lines), as it is. */
+  logLine(text: string): void {
+    this.line(this.stdout, text);
+  }
+
   /** The JSON document alone (the error document in --json mode). */
   document(document: unknown): void {
     this.stdout.write(`${JSON.stringify(document, null, 2)}\n`);

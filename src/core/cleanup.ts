@@ -11,6 +11,7 @@ import {
   samePool,
 } from "./list.ts";
 import type { Logger } from "./ports.ts";
+import { POOL_CLASS_METADATA_KEY } from "./settings.ts";
 
 /**
  * What a crashed pipeline, a killed agent or a VM that died leaves behind: instances this project
@@ -102,7 +103,10 @@ export async function findLeftovers(ctx: CleanupContext, options: FindLeftoversO
     agents: [],
     kept: [],
   };
-  for (const instance of live.filter(isCreatedByUs)) {
+  // The pool service's VMs are its own business, like its agents: a slow start is not a leftover.
+  for (const instance of live.filter(
+    (i) => isCreatedByUs(i) && i.metadata?.[POOL_CLASS_METADATA_KEY] === undefined,
+  )) {
     const verdict = judgeInstance(instance, pool, byName, now, options.olderThanMs);
     if ("reason" in verdict) leftovers.kept.push(verdict);
     else leftovers.instances.push(verdict);

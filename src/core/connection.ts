@@ -8,6 +8,7 @@ import {
 } from "../anka/index.ts";
 import { AzureDevOpsClient } from "../azdo/index.ts";
 import type { ProxyResolver, ProxySettings } from "../net/proxy.ts";
+import type { RetryPolicy } from "../net/retry.ts";
 import type { Logger, SecretRegistry } from "./ports.ts";
 import type { AgentSettings } from "./settings.ts";
 
@@ -32,6 +33,9 @@ export interface ConnectionConfig {
   skipTlsVerification?: boolean;
   /** Which proxy each server is reached through (the agent's proxy settings, or HTTPS_PROXY/NO_PROXY). */
   proxyFor?: ProxyResolver;
+  /** Deadline of one HTTP exchange and the retry policy, for both clients; the defaults suit production. */
+  timeoutMs?: number;
+  retry?: RetryPolicy;
   agent: AgentSettings;
 }
 
@@ -82,6 +86,8 @@ export function openConnection(
     proxy: proxyFor(config.controllerUrl),
     auth,
     tls,
+    timeoutMs: config.timeoutMs,
+    retry: config.retry,
     onRetry: (event: RetryEvent) =>
       log.debug(
         `Retrying ${event.request.method} ${event.request.url} in ${event.delayMs} ms: ${event.error.message}`,
@@ -91,6 +97,8 @@ export function openConnection(
     organizationUrl: config.agent.azureDevOpsUrl,
     pat: config.agent.pat,
     proxy: proxyFor(config.agent.azureDevOpsUrl),
+    timeoutMs: config.timeoutMs,
+    retry: config.retry,
   });
   return {
     anka,

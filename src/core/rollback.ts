@@ -6,12 +6,19 @@ export interface RollbackTarget {
   instanceId: string;
   agentName: string;
   pool: AgentPool;
+  /** Set when the start request may have made a second instance: instances with this start token go too. */
+  startToken?: string;
 }
+
+/** Time kept for the last look for the agent, out of the rollback's budget. */
+const LAST_LOOK_MS = 1_500;
+const DOWN_POLL_MS = 200;
 
 /**
  * Removes what a failed or cancelled start left: the instance and the agent record. Both requests
  * go out at once, and the whole rollback is bounded in time, because the agent kills a cancelled
- * task 7.5 s after SIGINT (reference azure-pipelines-agent.md §5).
+ * task 7.5 s after SIGINT (reference azure-pipelines-agent.md §5). A VM that is still booting may
+ * register its agent after the first look, so once the VM is down the agent is looked for again.
  */
 export async function rollBack(
   target: RollbackTarget,
@@ -21,7 +28,18 @@ export async function rollBack(
   budgetMs: number,
 ): Promise<void> {
   log.info(`Rolling back: terminating instance ${target.instanceId} and removing agent ${target.agentName}`);
-  const work = Promise.allSettled([terminateQuietly(target.instanceId, anka), removeAgents(target, azdo)]);
+  const deadline = Date.now() + budgetMs - LAST_LOOK_MS;
+  const instanceDown = (async () => {
+    await terminateQuietly(target.instanceId, anka);
+    await terminateDuplicates(target, anka, log);
+    await untilDown(target.instanceId, anka, deadline);
+  })();
+  const work = Promise.allSettled([instanceDown, removeAgents(target, azdo)]).then(
+    async ([instance, agent]) =>
+      instance.status === "fulfilled"
+        ? ([instance, ...(await Promise.allSettled([removeAgents(target, azdo)]))] as const)
+        : ([instance, agent] as const),
+  );
   let timer: NodeJS.Timeout | undefined;
   const outcome = await Promise.race([
     work,
@@ -42,6 +60,43 @@ export async function rollBack(
     log.warn(`Could not terminate instance ${target.instanceId}: ${(instance.reason as Error).message}`);
   if (agent.status === "rejected")
     log.warn(`Could not remove agent ${target.agentName}: ${(agent.reason as Error).message}`);
+}
+
+/** Until the instance is Terminated or gone (its startup script can no longer run), or the deadline. */
+async function untilDown(instanceId: string, anka: AnkaClient, deadline: number): Promise<void> {
+  while (Date.now() < deadline) {
+    try {
+      if ((await anka.getInstance(instanceId)).state === "Terminated") return;
+    } catch {
+      return; // gone (not found), or the controller is failing: the last look goes ahead anyway
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(DOWN_POLL_MS, deadline - Date.now())));
+  }
+}
+
+/**
+ * Other live instances of the same start request (see AnkaClient.startInstancesWithReceipt): a lost
+ * answer, a second request, and a slow controller that made both. Best effort: failures only warn.
+ */
+export async function terminateDuplicates(
+  target: RollbackTarget,
+  anka: AnkaClient,
+  log: Logger,
+): Promise<void> {
+  if (!target.startToken) return;
+  try {
+    const others = (await anka.findInstancesByStartToken(target.startToken)).filter(
+      (i) => i.id !== target.instanceId && i.state !== "Terminating" && i.state !== "Terminated",
+    );
+    for (const other of others) {
+      log.warn(
+        `Instance ${other.id} was created by the same start request as ${target.instanceId} (the controller's first answer was lost and it was asked again): terminating it`,
+      );
+      await terminateQuietly(other.id, anka);
+    }
+  } catch (error) {
+    log.warn(`Could not look for a second instance of the same start request: ${(error as Error).message}`);
+  }
 }
 
 async function terminateQuietly(instanceId: string, anka: AnkaClient): Promise<void> {

@@ -25,3 +25,5 @@ export const CREATED_BY_VALUE = "anka-azure-pipelines";
 export const RUN_URL_METADATA_KEY = "azdo_run";
 export const POOL_METADATA_KEY = "azdo_pool";
 export const AGENT_METADATA_KEY = "azdo_agent";
+/** On VMs of the elastic pool service: the class it started the VM for. `cleanup` leaves those to it. */
+export const POOL_CLASS_METADATA_KEY = "anka_pool_class";

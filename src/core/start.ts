@@ -1,5 +1,5 @@
 import { encodeStartupScript, waitForInstance, type AnkaClient } from "../anka/index.ts";
-import { agentPlatformFor, type AgentPool, type AzureDevOpsClient } from "../azdo/index.ts";
+import { agentPlatformFor, type AzureDevOpsClient } from "../azdo/index.ts";
 import {
   agentNameFor,
   renderBuiltInStartupScript,
@@ -12,7 +12,7 @@ import { waitForAgentOnline } from "./agent-wait.ts";
 import type { Logger, SecretRegistry } from "./ports.ts";
 import { StartProgressReporter } from "./progress.ts";
 import { InputError, resolveNodeGroup, resolveTemplate } from "./resolve.ts";
-import { rollBack } from "./rollback.ts";
+import { rollBack, terminateDuplicates, type RollbackTarget } from "./rollback.ts";
 import {
   AGENT_METADATA_KEY,
   CREATED_BY_METADATA_KEY,
@@ -65,6 +65,11 @@ export interface FlowContext {
   /** Aborted on cancellation (SIGINT/SIGTERM): the flow rolls back and rejects. */
   signal?: AbortSignal;
   pollIntervalMs?: number;
+  /**
+   * While an instance sits unchanged (queued for a slot) the waiter polls less often: after
+   * `afterMs` without change, up to every `maxIntervalMs` (defaults 60 s and 30 s; see waitForInstance).
+   */
+  waitBackoff?: { afterMs: number; maxIntervalMs: number };
   rollbackBudgetMs?: number;
 }
 
@@ -72,12 +77,30 @@ export const DEFAULT_SCRIPT_TIMEOUT_SECONDS = 900;
 export const DEFAULT_POLL_INTERVAL_MS = 5_000;
 
 export class StartCancelledError extends Error {
-  constructor(reason: unknown) {
+  constructor(reason: unknown, requested = true) {
     super(
-      `Start was cancelled${reason instanceof Error && reason.message ? ` (${reason.message})` : ""}; the instance and its agent were rolled back`,
+      `Start was cancelled${reason instanceof Error && reason.message ? ` (${reason.message})` : ""}` +
+        (requested
+          ? "; the instance and its agent were rolled back"
+          : " before an instance was requested: nothing to roll back"),
     );
     this.name = "StartCancelledError";
   }
+}
+
+/**
+ * `work`, or a StartCancelledError as soon as the signal aborts: before the start request nothing
+ * exists, so a cancelled task need not wait for a slow controller's answers (the agent kills it
+ * 7.5 s after SIGINT). The abandoned work's outcome is ignored.
+ */
+function beforeRequest<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new StartCancelledError(signal.reason, false));
+    signal.addEventListener("abort", onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    void work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /**
@@ -90,13 +113,14 @@ export async function startInstance(request: StartRequest, ctx: FlowContext): Pr
   validateRequest(request);
 
   // Everything that can be wrong in the inputs is found before anything is started.
-  const resolved = await resolveTemplate(ctx.anka, request.template, request.tag);
-  const groupId = await resolveNodeGroup(ctx.anka, request.nodeGroup);
-  const pool = await ctx.azdo.findPool(ctx.agent.pool);
+  const resolved = await beforeRequest(resolveTemplate(ctx.anka, request.template, request.tag), ctx.signal);
+  const groupId = await beforeRequest(resolveNodeGroup(ctx.anka, request.nodeGroup), ctx.signal);
+  const pool = await beforeRequest(ctx.azdo.findPool(ctx.agent.pool), ctx.signal);
   const agentName = agentNameFor(request.agentIdentifier);
   const packageUrl =
     ctx.agent.agentDownloadUrl ||
-    (await ctx.azdo.latestAgentPackage(agentPlatformFor(resolved.template.arch))).downloadUrl;
+    (await beforeRequest(ctx.azdo.latestAgentPackage(agentPlatformFor(resolved.template.arch)), ctx.signal))
+      .downloadUrl;
   const values: BootstrapValues = {
     azureDevOpsUrl: ctx.agent.azureDevOpsUrl,
     pool: pool.name,
@@ -119,8 +143,9 @@ export async function startInstance(request: StartRequest, ctx: FlowContext): Pr
     `Starting a VM from template "${resolved.template.name}" (${resolved.template.id}), tag ${resolved.effectiveTag ?? "latest"}, ` +
       `for agent ${agentName} in pool "${pool.name}"${custom ? " with a custom startup script" : ""}`,
   );
-  ctx.signal?.throwIfAborted();
-  const instanceId = await ctx.anka.startInstance({
+  if (ctx.signal?.aborted) throw new StartCancelledError(ctx.signal.reason, false);
+  const receipt = await ctx.anka.startInstancesWithReceipt({
+    count: 1,
     templateId: resolved.template.id,
     tag: resolved.tag,
     externalId: request.agentIdentifier,
@@ -140,6 +165,7 @@ export async function startInstance(request: StartRequest, ctx: FlowContext): Pr
       ...(request.runUrl ? { [RUN_URL_METADATA_KEY]: request.runUrl } : {}),
     },
   });
+  const instanceId = receipt.ids[0] as string;
   ctx.log.info(`Requested instance ${instanceId}`);
 
   try {
@@ -148,12 +174,20 @@ export async function startInstance(request: StartRequest, ctx: FlowContext): Pr
     const started = await waitForInstance(ctx.anka, instanceId, {
       timeoutMs: request.startTimeoutMs,
       pollIntervalMs,
-      maxPollIntervalMs: Math.max(pollIntervalMs, 30_000),
+      backoffAfterMs: ctx.waitBackoff?.afterMs ?? 60_000,
+      maxPollIntervalMs: Math.max(pollIntervalMs, ctx.waitBackoff?.maxIntervalMs ?? 30_000),
       clock,
       signal: ctx.signal,
       onPoll: (instance) => progress.report(instance),
       onTransientError: (error) => ctx.log.debug(`Controller hiccup while waiting: ${error.message}`),
     });
+    // A duplicate from a lost answer would register the same agent name: remove it before it does.
+    if (receipt.mayHaveDuplicates)
+      await terminateDuplicates(
+        { instanceId, agentName, pool, startToken: receipt.token },
+        ctx.anka,
+        ctx.log,
+      );
     if (request.waitForAgent) {
       await waitForAgentOnline({
         anka: ctx.anka,
@@ -180,17 +214,14 @@ export async function startInstance(request: StartRequest, ctx: FlowContext): Pr
       tag: resolved.effectiveTag,
     };
   } catch (error) {
-    await handleFailure({ instanceId, agentName, pool }, request, ctx);
+    const startToken = receipt.mayHaveDuplicates ? receipt.token : undefined;
+    await handleFailure({ instanceId, agentName, pool, startToken }, request, ctx);
     if (ctx.signal?.aborted) throw new StartCancelledError(ctx.signal.reason);
     throw error;
   }
 }
 
-async function handleFailure(
-  target: { instanceId: string; agentName: string; pool: AgentPool },
-  request: StartRequest,
-  ctx: FlowContext,
-) {
+async function handleFailure(target: RollbackTarget, request: StartRequest, ctx: FlowContext) {
   if (request.keepInstanceOnFailure) {
     ctx.log.warn(
       `keepInstanceOnFailure is set: instance ${target.instanceId} and agent ${target.agentName} are left for debugging. ` +

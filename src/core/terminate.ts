@@ -1,4 +1,4 @@
-import { isNotFound, type Instance } from "../anka/index.ts";
+import { isNotFound, START_TOKEN_METADATA_KEY, type Instance } from "../anka/index.ts";
 import { agentNameFor } from "../bootstrap/index.ts";
 import type { FlowContext } from "./start.ts";
 import { removeAgents } from "./rollback.ts";
@@ -35,7 +35,9 @@ export async function terminateInstance(
     ctx.log.warn(message);
   };
 
-  const targets = instanceId ? [instanceId] : (await liveInstancesOf(identifier, ctx)).map((i) => i.id);
+  const targets = instanceId
+    ? [instanceId, ...(await startSiblings(instanceId, ctx, warn))]
+    : (await liveInstancesOf(identifier, ctx)).map((i) => i.id);
   if (targets.length === 0)
     warn(`No live instance with external_id "${identifier}" on ${ctx.anka.url}: nothing to terminate`);
   for (const id of targets) {
@@ -57,6 +59,43 @@ export async function terminateInstance(
     else ctx.log.info(`Removed agent ${agentName} from pool "${pool.name}"`);
   }
   return result;
+}
+
+/**
+ * Live instances that the start request of `instanceId` created too: when the controller's answer to
+ * a start was lost and it was asked again, a slow controller may have made both (the client waits
+ * for the first to show up, but not forever). They carry the same start token. Best effort: a
+ * failed lookup only warns, the instance itself is terminated anyway.
+ */
+async function startSiblings(
+  instanceId: string,
+  ctx: Omit<FlowContext, "signal">,
+  warn: (message: string) => void,
+): Promise<string[]> {
+  let instances: Instance[];
+  try {
+    instances = await ctx.anka.listInstances();
+  } catch (error) {
+    ctx.log.debug(
+      `Could not look for other instances of the same start request: ${(error as Error).message}`,
+    );
+    return [];
+  }
+  const token = instances.find((i) => i.id === instanceId)?.metadata?.[START_TOKEN_METADATA_KEY];
+  if (typeof token !== "string") return [];
+  const siblings = instances.filter(
+    (i) =>
+      i.id !== instanceId &&
+      i.metadata?.[START_TOKEN_METADATA_KEY] === token &&
+      i.state !== "Terminating" &&
+      i.state !== "Terminated",
+  );
+  for (const sibling of siblings) {
+    warn(
+      `Instance ${sibling.id} was created by the same start request as ${instanceId} (the controller's first answer was lost and it was asked again): terminating it too`,
+    );
+  }
+  return siblings.map((i) => i.id);
 }
 
 /** Everything not already on its way out: Error and Stopped instances still hold a node slot. */

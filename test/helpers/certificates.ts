@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
+import { clientKeyPem } from "./secrets.ts";
 
 const run = promisify(execFile);
 
@@ -40,18 +41,28 @@ const SERVER_NAMES = "subjectAltName=DNS:localhost,IP:127.0.0.1";
 /** P-256 keys: RSA key generation would make this helper take seconds. */
 const NEW_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
 
-/** Writes every key and certificate under `dir` (created if needed) and returns their PEM texts. */
+/**
+ * Writes every key and certificate under `dir` (created if needed) and returns their PEM texts. The
+ * client certificate is made for the fixed client key of test/helpers/secrets.ts, which the secret
+ * scan knows; every other key is made fresh.
+ */
 export async function makeCertificates(dir: string): Promise<TestCertificates> {
   await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, "client.key"), clientKeyPem(), { mode: 0o600 });
   const file = (name: string) => path.join(dir, name);
   const read = (name: string) => readFile(file(name), "utf8");
 
   await Promise.all([makeCa(dir, "ca", "Test Anka CA"), makeCa(dir, "other-ca", "Some Other CA")]);
   await Promise.all([
     signed(dir, "server", "ca", "/CN=localhost", [SERVER_NAMES, "extendedKeyUsage=serverAuth"]),
-    signed(dir, "client", "ca", `/O=${CLIENT_CERTIFICATE_GROUP}/CN=${CLIENT_CERTIFICATE_NAME}`, [
-      "extendedKeyUsage=clientAuth",
-    ]),
+    signed(
+      dir,
+      "client",
+      "ca",
+      `/O=${CLIENT_CERTIFICATE_GROUP}/CN=${CLIENT_CERTIFICATE_NAME}`,
+      ["extendedKeyUsage=clientAuth"],
+      { existingKey: true },
+    ),
     signed(
       dir,
       "foreign-client",
@@ -104,12 +115,13 @@ async function signed(
   ca: string,
   subject: string,
   extensions: string[],
+  options: { existingKey?: boolean } = {},
 ): Promise<void> {
   const file = (suffix: string) => path.join(dir, `${name}.${suffix}`);
   await writeFile(file("ext"), [...extensions, "basicConstraints=CA:FALSE", ""].join("\n"));
   await openssl(
-    ...["req", "-new", ...NEW_KEY, "-nodes", "-subj", subject],
-    ...["-keyout", file("key"), "-out", file("csr")],
+    ...["req", "-new", "-subj", subject, "-out", file("csr")],
+    ...(options.existingKey ? ["-key", file("key")] : [...NEW_KEY, "-nodes", "-keyout", file("key")]),
   );
   await openssl(
     ...["x509", "-req", "-in", file("csr"), "-days", DAYS, "-extfile", file("ext")],

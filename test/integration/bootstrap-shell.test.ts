@@ -29,8 +29,8 @@ import {
   shellQuote,
   type BootstrapValues,
 } from "../../src/bootstrap/index.ts";
+import { LONG_PAT as PAT } from "../helpers/secrets.ts";
 
-const PAT = "patSECRET0123456789abcdefghijklmnopqrstuvwxyzABCDEF";
 /** The fake run.sh stays alive this long: a script that waited for it would be caught. */
 const RUN_SH_LIFETIME_MS = 10_000;
 const PROMPT_RETURN_MS = 5_000;

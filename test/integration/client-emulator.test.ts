@@ -265,6 +265,28 @@ describe("faults injected into the emulator", () => {
     await client.terminateInstance(id);
   });
 
+  test("start: an answer slower than the timeout; the client waits for it to show up instead of asking twice", async () => {
+    // The controller acts 600 ms after the request; the client gives up at 400 ms, then looks for
+    // the start token for up to another 400 ms before it would send a second request.
+    const slowClient = clientFor(emulator, 400);
+    emulator.addFault({ method: "POST", path: "/api/v1/vm", kind: "delay", delayMs: 600 });
+    const posts = countOf("POST", "/api/v1/vm");
+    const receipt = await slowClient.startInstancesWithReceipt({
+      templateId: SONOMA,
+      tag: "base",
+      externalId: "ambiguous-4",
+      count: 1,
+    });
+    assert.equal(countOf("POST", "/api/v1/vm") - posts, 1, "the POST was not repeated");
+    assert.equal(receipt.mayHaveDuplicates, false);
+    assert.deepEqual(
+      (await slowClient.findInstancesByExternalId("ambiguous-4")).map((i) => i.id),
+      receipt.ids,
+    );
+    await slowClient.terminateInstance(receipt.ids[0] as string);
+    slowClient.close();
+  });
+
   test("an instance that goes to Error fails the wait at once with the controller's message", async () => {
     emulator.addFault({
       kind: "instance-error",

@@ -12,10 +12,9 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { unpackAgentPackage } from "../../emulator/agent-package/index.ts";
 import { startAzureDevOpsEmulator, type AzureDevOpsEmulator } from "../../emulator/azdo/index.ts";
+import { EMULATOR_PATS } from "../helpers/secrets.ts";
 
-const PAT = "pat-manage-all-0123456789";
-const READ_PAT = "pat-read-only-0123456789";
-const ANKA_PAT = "pat-anka-only-0123456789";
+const { manageAll: PAT, readOnly: READ_PAT, ankaOnly: ANKA_PAT } = EMULATOR_PATS;
 const basic = (token: string, user = "") => `Basic ${Buffer.from(`${user}:${token}`).toString("base64")}`;
 
 interface Answer {

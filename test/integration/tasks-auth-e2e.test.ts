@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import https from "node:https";
 import { tmpdir } from "node:os";
@@ -7,23 +6,28 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runTask, taskEnvironment, type EndpointFixture, type TaskRun } from "../../emulator/task-host.ts";
 import { makeCertificates, type TestCertificates } from "../helpers/certificates.ts";
-import { PAT, startWorld, taskFolder, type World } from "../helpers/world.ts";
+import {
+  ROOT_TOKEN,
+  UAK_ID,
+  pemBody,
+  secretForms,
+  uakPrivateKeyPem,
+  uakPublicKeyBase64,
+} from "../helpers/secrets.ts";
+import { startWorld, taskFolder, type World } from "../helpers/world.ts";
 
 /**
  * Each controller authentication method through the built tasks, over real TLS: the emulator
  * serves HTTPS with a CA made at test time and enforces root token, client certificates and UAK.
  */
-const ROOT_TOKEN = `root-token-${randomBytes(8).toString("hex")}`;
-const UAK_ID = "azure-pipelines-uak";
-
 describe("controller authentication through the tasks, over TLS", () => {
   let world: World;
   let certs: TestCertificates;
   let certDir: string;
-  let uakKey: string;
+  const uakKey = uakPrivateKeyPem();
   let start: string;
   let terminate: string;
-  const secrets: string[] = [];
+  const secrets = secretForms();
 
   before(async () => {
     certDir = await mkdtemp(path.join(tmpdir(), "anka-certs-"));
@@ -34,17 +38,9 @@ describe("controller authentication through the tasks, over TLS", () => {
         tls: { cert: certs.serverCertPem, key: certs.serverKeyPem, ca: certs.caPem },
       },
     });
-    uakKey = await createApiKey(world.controller.url, certs.caPem);
+    await createApiKey(world.controller.url, certs.caPem);
     start = await taskFolder("AnkaStartInstance");
     terminate = await taskFolder("AnkaTerminateInstance");
-    const body = (pem: string) => pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "");
-    secrets.push(
-      PAT,
-      ROOT_TOKEN,
-      Buffer.from(`root:${ROOT_TOKEN}`).toString("base64"),
-      body(uakKey),
-      body(certs.clientKeyPem),
-    );
   });
   after(async () => {
     await world.close();
@@ -56,11 +52,7 @@ describe("controller authentication through the tasks, over TLS", () => {
       .split("\n")
       .filter((line) => !line.startsWith("##vso[task.setsecret]"))
       .join("\n")}${run.stderr}`;
-    for (const secret of secrets) {
-      assert.ok(!visible.includes(secret), `a secret leaked: ${secret.slice(0, 6)}…`);
-      for (const line of secret.match(/.{1,64}/g) ?? [])
-        if (line.length >= 16) assert.ok(!visible.includes(line), "a line of a key leaked");
-    }
+    for (const { label, value } of secrets) assert.ok(!visible.includes(value), `${label} leaked`);
   }
 
   const inputs = (identifier: string) => ({
@@ -116,8 +108,7 @@ describe("controller authentication through the tasks, over TLS", () => {
   });
 
   test("UAK with the key as the bare base64 body users paste (Token)", async () => {
-    const body = uakKey.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "");
-    await startAndTerminate("uak", endpointWith("Token", { uakId: UAK_ID, apitoken: body }));
+    await startAndTerminate("uak", endpointWith("Token", { uakId: UAK_ID, apitoken: pemBody(uakKey) }));
     assert.equal(authOfLastStart()?.method, "uak");
   });
 
@@ -179,9 +170,9 @@ describe("controller authentication through the tasks, over TLS", () => {
   }
 });
 
-/** POST /api/v1/apikey with the root token; the controller generates the pair and returns the private key once. */
-function createApiKey(controllerUrl: string, ca: string): Promise<string> {
-  const body = JSON.stringify({ id: UAK_ID, ttl: 3600 });
+/** POST /api/v1/apikey with the root token, registering the public half of the tests' fixed UAK key. */
+function createApiKey(controllerUrl: string, ca: string): Promise<void> {
+  const body = JSON.stringify({ id: UAK_ID, ttl: 3600, publicKey: uakPublicKeyBase64() });
   return new Promise((resolve, reject) => {
     const request = https.request(
       new URL("/api/v1/apikey", controllerUrl),
@@ -198,9 +189,9 @@ function createApiKey(controllerUrl: string, ca: string): Promise<string> {
         let text = "";
         response.on("data", (chunk: Buffer) => (text += chunk.toString()));
         response.on("end", () => {
-          const envelope = JSON.parse(text) as { status: string; body?: string };
-          if (envelope.status !== "OK" || !envelope.body) reject(new Error(`apikey: ${text}`));
-          else resolve(envelope.body);
+          const envelope = JSON.parse(text) as { status: string };
+          if (envelope.status !== "OK") reject(new Error(`apikey: ${text}`));
+          else resolve();
         });
       },
     );

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { runTask, startTask, taskEnvironment, type TaskRun } from "../../emulator/task-host.ts";
+import { secretForms } from "../helpers/secrets.ts";
 import { PAT, POOL, READ_ONLY_PAT, startWorld, taskFolder, type World } from "../helpers/world.ts";
 
 /**
@@ -8,24 +9,16 @@ import { PAT, POOL, READ_ONLY_PAT, startWorld, taskFolder, type World } from "..
  * the controller emulator runs the rendered startup script for real in a sandbox shell, where the
  * stand-in agent registers and comes online.
  */
-const SECRET_FORMS = [
-  PAT,
-  Buffer.from(PAT).toString("base64"),
-  Buffer.from(`:${PAT}`).toString("base64"),
-  READ_ONLY_PAT,
-];
+const SECRET_FORMS = secretForms();
 
 function assertNoSecrets(run: TaskRun): void {
-  for (const secret of SECRET_FORMS) {
-    // A secret may appear only inside the masking command that registers it.
-    const visible = run.stdout
-      .split("\n")
-      .filter((line) => !line.startsWith("##vso[task.setsecret]"))
-      .join("\n");
-    assert.ok(
-      !visible.includes(secret) && !run.stderr.includes(secret),
-      `secret form ${secret.slice(0, 4)}… leaked`,
-    );
+  // A secret may appear only inside the masking command that registers it.
+  const visible = run.stdout
+    .split("\n")
+    .filter((line) => !line.startsWith("##vso[task.setsecret]"))
+    .join("\n");
+  for (const { label, value } of SECRET_FORMS) {
+    assert.ok(!visible.includes(value) && !run.stderr.includes(value), `${label} leaked`);
   }
 }
 

@@ -12,8 +12,7 @@ import {
   validateBootstrapValues,
   type BootstrapValues,
 } from "../../src/bootstrap/index.ts";
-
-const PAT = "patSECRETvalue0123456789abcdefghijklmnopqrstuvwxyzAB";
+import { LONG_PAT as PAT } from "../helpers/secrets.ts";
 
 const base: BootstrapValues = {
   azureDevOpsUrl: "https://dev.azure.com/contoso",

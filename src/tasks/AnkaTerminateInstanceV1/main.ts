@@ -2,10 +2,10 @@ import * as path from "node:path";
 import * as tl from "azure-pipelines-task-lib/task.js";
 import { terminateInstance } from "../../core/index.ts";
 import { openServiceConnection } from "../common/connection.ts";
-import { boolInput, runTask, taskLogger } from "../common/run-task.ts";
+import { boolInput, runCleanupTask, taskLogger } from "../common/run-task.ts";
 
 /** AnkaTerminateInstance@1: idempotent; meant for `condition: always()` (contract §4). */
-void runTask(async () => {
+void runCleanupTask(async () => {
   tl.setResourcePath(path.join(__dirname, "task.json"));
   const connection = openServiceConnection(tl.getInputRequired("ankaConnection"), taskLogger);
   try {

@@ -12,15 +12,22 @@ export const taskLogger: Logger = {
  * Runs a task body with cancellation wired the way the agent cancels: SIGINT, then SIGTERM 7.5 s
  * later, then SIGKILL (reference azure-pipelines-agent.md §5). The first signal aborts the body,
  * which rolls back at once; later signals are acknowledged but do not interrupt the rollback.
+ * A body that is a cleanup itself (`cleanup: true`, Terminate) is not aborted: it finishes.
  */
-export async function runTask(body: (signal: AbortSignal) => Promise<void>): Promise<void> {
+export async function runTask(
+  body: (signal: AbortSignal) => Promise<void>,
+  options: { cleanup?: boolean } = {},
+): Promise<void> {
   const cancel = new AbortController();
+  const what = options.cleanup ? "finishing the cleanup first" : "rolling back";
   const onSignal = (signal: NodeJS.Signals) => {
     if (cancel.signal.aborted) {
-      console.log(`Received ${signal} again: still rolling back, please wait`);
+      console.log(`Received ${signal} again: still ${what}, please wait`);
       return;
     }
-    console.log(`Received ${signal}: cancelling and rolling back`);
+    console.log(
+      `Received ${signal}: ${options.cleanup ? `${what}, so that nothing is left` : "cancelling and rolling back"}`,
+    );
     cancel.abort(new Error(`cancelled by ${signal}`));
   };
   process.on("SIGINT", onSignal);
@@ -34,6 +41,11 @@ export async function runTask(body: (signal: AbortSignal) => Promise<void>): Pro
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
+}
+
+/** {@link runTask} for a task that is a cleanup itself (Terminate): cancelled, it finishes rather than leave a VM. */
+export function runCleanupTask(body: () => Promise<void>): Promise<void> {
+  return runTask(body, { cleanup: true });
 }
 
 /** Whole-number input with a message that names the input; undefined when empty. */

@@ -2,7 +2,8 @@
 // capability scan (the agent is online while it polls), long-polls for messages, "runs" a job by
 // sleeping for the duration the emulator put in the message while renewing the job request's lock,
 // finishes the request, and with --once stops after that single job, deletes its session and exits 0.
-// SIGINT/SIGTERM cancel a running job (reported Canceled) and delete the session too.
+// SIGINT/SIGTERM cancel a running job (reported Canceled) and delete the session too. Run in-process
+// (emulator/light-runner.ts), an AbortSignal `stop` takes the place of the signals.
 //
 // It authenticates with the stored `.credentials` only (see credentials.mjs): no PAT is needed in the
 // environment. The real listener's pauses (30 s session retries, 5-15 s after an empty poll, 15-60 s
@@ -39,7 +40,7 @@ async function pause(ms, signal) {
 
 const capitalize = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 
-export async function run({ files, settings, version, makeHttp, term, proxy }) {
+export async function run({ files, settings, version, makeHttp, term, proxy, stop }) {
   if (!files.exists(".agent") || !files.exists(".credentials")) {
     term.error("Agent is not configured.");
     return 1;
@@ -56,13 +57,14 @@ export async function run({ files, settings, version, makeHttp, term, proxy }) {
     credential,
     term,
     once: settings.flag("once"),
+    stop,
   });
   return listener.run();
 }
 
 class Listener {
-  constructor({ files, agentSettings, version, server, credential, term, once }) {
-    Object.assign(this, { files, agentSettings, version, server, credential, term, once });
+  constructor({ files, agentSettings, version, server, credential, term, once, stop }) {
+    Object.assign(this, { files, agentSettings, version, server, credential, term, once, stop });
     this.poolId = agentSettings.poolId;
     this.stopping = new AbortController();
     this.sessionId = undefined;
@@ -73,8 +75,13 @@ class Listener {
 
   async run() {
     const onSignal = () => this.shutdown();
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
+    if (this.stop) {
+      this.stop.addEventListener("abort", onSignal, { once: true });
+      if (this.stop.aborted) this.shutdown();
+    } else {
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+    }
     let exitCode = 0;
     try {
       await this.createSession();
@@ -88,6 +95,7 @@ class Listener {
       exitCode = 1;
     } finally {
       await this.deleteSession();
+      this.stop?.removeEventListener("abort", onSignal);
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
     }
