@@ -63,7 +63,8 @@ async function harness(options: { light: boolean }): Promise<Harness> {
     controller: options.light
       ? { seed: seed(4, 10), scriptRunner: runner, timing: { schedulingMs: 30, bootMs: 80, ipDelayMs: 20 } }
       : {},
-    azdo: { rejectUnsatisfiable: true },
+    // A busy CI machine can starve an agent's poll for seconds: do not call it offline too early.
+    azdo: { rejectUnsatisfiable: true, offlineAfterMs: 10_000 },
   });
   const logs: string[] = [];
   const secrets = new SecretSet();
