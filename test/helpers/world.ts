@@ -14,7 +14,9 @@ export function startWorld(options: Omit<WorldOptions, "pat"> = {}): Promise<Wor
 
 /** Packs the extension once per test process (test files run in parallel, each in its own folder). */
 let installed: Promise<string> | undefined;
-export async function taskFolder(name: "AnkaStartInstance" | "AnkaTerminateInstance"): Promise<string> {
+export async function taskFolder(
+  name: "AnkaStartInstance" | "AnkaTerminateInstance" | "AnkaCleanup",
+): Promise<string> {
   installed ??= packAndInstall().then(({ work, installed }) => {
     process.on("exit", () => rmSync(work, { recursive: true, force: true }));
     return installed;

@@ -107,6 +107,7 @@ describe("the extension manifest", () => {
       "tasks/AnkaTerminateInstance",
       "tasks/AnkaStartInstanceServer",
       "tasks/AnkaTerminateInstanceServer",
+      "tasks/AnkaCleanup",
     ]);
     const files = (manifest.files as Json[]).map((f) => f.path);
     for (const task of tasks) assert.ok(files.includes(task), `${String(task)} is not packaged`);

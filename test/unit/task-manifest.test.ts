@@ -455,8 +455,8 @@ const endpointDataKeys = (() => {
 })();
 
 describe("agent task.json files follow task-lib's schema rules", () => {
-  test("there are the two contract tasks", () => {
-    assert.deepEqual(agentTasks.sort(), ["AnkaStartInstanceV1", "AnkaTerminateInstanceV1"]);
+  test("the two contract tasks and the cleanup task", () => {
+    assert.deepEqual(agentTasks.sort(), ["AnkaCleanupV1", "AnkaStartInstanceV1", "AnkaTerminateInstanceV1"]);
   });
 
   for (const folder of agentTasks) {
