@@ -9,3 +9,4 @@ export * from "./connection.ts";
 export * from "./list.ts";
 export * from "./cleanup.ts";
 export * from "./doctor.ts";
+export * from "./startup-script.ts";

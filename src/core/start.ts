@@ -1,12 +1,7 @@
-import { encodeStartupScript, waitForInstance, type AnkaClient } from "../anka/index.ts";
+import { waitForInstance, type AnkaClient } from "../anka/index.ts";
 import { agentPlatformFor, type AzureDevOpsClient } from "../azdo/index.ts";
-import {
-  agentNameFor,
-  renderBuiltInStartupScript,
-  renderCustomStartupScript,
-  validateBootstrapValues,
-  type BootstrapValues,
-} from "../bootstrap/index.ts";
+import { agentNameFor } from "../bootstrap/index.ts";
+import { startupScriptFor } from "./startup-script.ts";
 import { realClock, type Clock } from "../clock.ts";
 import { waitForAgentOnline } from "./agent-wait.ts";
 import type { Logger, SecretRegistry } from "./ports.ts";
@@ -121,23 +116,17 @@ export async function startInstance(request: StartRequest, ctx: FlowContext): Pr
     ctx.agent.agentDownloadUrl ||
     (await beforeRequest(ctx.azdo.latestAgentPackage(agentPlatformFor(resolved.template.arch)), ctx.signal))
       .downloadUrl;
-  const values: BootstrapValues = {
-    azureDevOpsUrl: ctx.agent.azureDevOpsUrl,
-    pool: pool.name,
-    agentName,
-    agentIdentifier: request.agentIdentifier,
-    pat: ctx.agent.pat,
-    agentPackageUrl: packageUrl,
-    agentUser: ctx.agent.agentUser || undefined,
-    agentPath: ctx.agent.agentPath || undefined,
-    agentLogPath: ctx.agent.agentLogPath || undefined,
-    proxyUrl: ctx.agent.agentProxyUrl || undefined,
-    extraCapabilities: request.extraCapabilities,
-  };
-  validateBootstrapValues(values);
-  const custom = request.startupScript || ctx.agent.startupScript;
-  const script = custom ? renderCustomStartupScript(custom, values) : renderBuiltInStartupScript(values);
-  ctx.registerSecret?.(encodeStartupScript(script));
+  const { script, custom } = startupScriptFor(
+    ctx.agent,
+    {
+      pool: pool.name,
+      agentName,
+      agentIdentifier: request.agentIdentifier,
+      agentPackageUrl: packageUrl,
+      extraCapabilities: request.extraCapabilities,
+    },
+    { customScript: request.startupScript, registerSecret: ctx.registerSecret },
+  );
 
   ctx.log.info(
     `Starting a VM from template "${resolved.template.name}" (${resolved.template.id}), tag ${resolved.effectiveTag ?? "latest"}, ` +

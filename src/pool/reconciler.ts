@@ -1,6 +1,6 @@
 import { generateKeyPair } from "node:crypto";
 import { promisify } from "node:util";
-import { encodeStartupScript, isNotFound, type Instance } from "../anka/index.ts";
+import { isNotFound, type Instance } from "../anka/index.ts";
 import {
   AzureDevOpsError,
   agentPlatformFor,
@@ -8,12 +8,6 @@ import {
   type Agent,
   type AgentPool,
 } from "../azdo/index.ts";
-import {
-  renderBuiltInStartupScript,
-  renderCustomStartupScript,
-  validateBootstrapValues,
-  type BootstrapValues,
-} from "../bootstrap/index.ts";
 import type { Clock } from "../clock.ts";
 import {
   AGENT_METADATA_KEY,
@@ -23,6 +17,7 @@ import {
   POOL_METADATA_KEY,
   resolveNodeGroup,
   resolveTemplate,
+  startupScriptFor,
   type OpenedConnection,
   type SecretRegistry,
 } from "../core/index.ts";
@@ -346,23 +341,17 @@ export class PoolReconciler {
     const identity = newVmIdentity(pool.name, config.name);
     this.pending.set(identity.agentName, { className: config.name });
     const task = (async () => {
-      const values: BootstrapValues = {
-        azureDevOpsUrl: connection.agent.azureDevOpsUrl,
-        pool: pool.name,
-        agentName: identity.agentName,
-        agentIdentifier: identity.agentIdentifier,
-        pat: connection.agent.pat,
-        agentPackageUrl: packageUrl,
-        agentUser: connection.agent.agentUser || undefined,
-        agentPath: connection.agent.agentPath || undefined,
-        agentLogPath: connection.agent.agentLogPath || undefined,
-        proxyUrl: connection.agent.agentProxyUrl || undefined,
-        extraCapabilities: resolution.capabilities,
-      };
-      validateBootstrapValues(values);
-      const custom = connection.agent.startupScript;
-      const script = custom ? renderCustomStartupScript(custom, values) : renderBuiltInStartupScript(values);
-      this.deps.registerSecret(encodeStartupScript(script));
+      const { script } = startupScriptFor(
+        connection.agent,
+        {
+          pool: pool.name,
+          agentName: identity.agentName,
+          agentIdentifier: identity.agentIdentifier,
+          agentPackageUrl: packageUrl,
+          extraCapabilities: resolution.capabilities,
+        },
+        { registerSecret: this.deps.registerSecret },
+      );
       const instanceId = await connection.anka.startInstance({
         templateId: resolution.templateId,
         tag: resolution.tag,
