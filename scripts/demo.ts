@@ -5,6 +5,7 @@
  * agent), a build job that the agent picks up through its ANKA_AGENT_IDENTIFIER demand, and
  * Terminate. It ends with a timeline and proof that nothing leaked.
  */
+import { execFileSync } from "node:child_process";
 import { rmSync, statSync } from "node:fs";
 import { DEMO_TIMING } from "../emulator/controller/index.ts";
 import { startTask, taskEnvironment, type TaskRun } from "../emulator/task-host.ts";
@@ -55,6 +56,7 @@ const pat = `demo-pat-${Math.random().toString(36).slice(2)}`;
 const world = await startWorld({
   pat,
   pool: "macOS",
+  shell: hasDash() ? "dash" : "bash-posix",
   controller: { timing: DEMO_TIMING },
   azdo: { jobDurationMs: 2000 },
 });
@@ -138,4 +140,14 @@ try {
     `\nSummary: ${exitCode === 0 ? "pipeline succeeded" : "pipeline FAILED"}; VMs left running: ${left.instances}; agents left in the pool: ${left.agents.length}${left.agents.length ? ` (${left.agents.join(", ")})` : ""}${leaked ? "" : " - nothing leaked."}`,
   );
   process.exitCode = exitCode || (leaked ? 1 : 0);
+}
+
+/** The startup script runs under dash when it is installed (stricter, like macOS `sh`), else `bash --posix`. */
+function hasDash(): boolean {
+  try {
+    execFileSync("dash", ["-c", "true"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
 }
