@@ -114,7 +114,7 @@ function describeFailure(instance: Instance): string {
   return `Instance ${instance.id} went to ${instance.state}${instance.message ? `: ${instance.message}` : ""}`;
 }
 
-export function tailLines(text: string, count: number): string {
+function tailLines(text: string, count: number): string {
   return text.trimEnd().split("\n").slice(-count).join("\n");
 }
 

@@ -339,17 +339,23 @@ async function checkAzureDevOps(
     for (const id of ids) add({ id, status: "skip", detail: reason });
   };
 
+  const answered = () => add({ id: "azdo.reachable", status: "pass", detail: `${org} answers` });
+  const patAccepted = () => add({ id: "azdo.pat", status: "pass", detail: "the PAT is accepted" });
+  const readFailed = (error: unknown) =>
+    add({
+      id: "azdo.read",
+      status: "fail",
+      detail: (error as Error).message,
+      fix: "Give the PAT the scope Agent Pools (Read & manage).",
+    });
+
   let pool: AgentPool;
   try {
     pool = await azdo.findPool(agent.pool);
   } catch (error) {
     if (error instanceof PoolNotFoundError) {
-      add({
-        id: "azdo.reachable",
-        status: "pass",
-        detail: `${org} answers`,
-      });
-      add({ id: "azdo.pat", status: "pass", detail: "the PAT is accepted" });
+      answered();
+      patAccepted();
       add({
         id: "azdo.pool",
         status: "fail",
@@ -360,11 +366,7 @@ async function checkAzureDevOps(
       return {};
     }
     if (error instanceof AzureDevOpsPermissionError && error.httpStatus !== 403) {
-      add({
-        id: "azdo.reachable",
-        status: "pass",
-        detail: `${org} answers`,
-      });
+      answered();
       add({
         id: "azdo.pat",
         status: "fail",
@@ -375,23 +377,14 @@ async function checkAzureDevOps(
       return {};
     }
     if (error instanceof AzureDevOpsError && error.httpStatus === 403) {
-      add({
-        id: "azdo.reachable",
-        status: "pass",
-        detail: `${org} answers`,
-      });
-      add({ id: "azdo.pat", status: "pass", detail: "the PAT is accepted" });
+      answered();
+      patAccepted();
       add({
         id: "azdo.pool",
         status: "skip",
         detail: "the PAT may not list pools",
       });
-      add({
-        id: "azdo.read",
-        status: "fail",
-        detail: error.message,
-        fix: "Give the PAT the scope Agent Pools (Read & manage).",
-      });
+      readFailed(error);
       skip("needs read access", ["azdo.manage"]);
       return {};
     }
@@ -407,8 +400,8 @@ async function checkAzureDevOps(
     skip("needs Azure DevOps", ["azdo.pat", "azdo.pool", "azdo.read", "azdo.manage"]);
     return {};
   }
-  add({ id: "azdo.reachable", status: "pass", detail: `${org} answers` });
-  add({ id: "azdo.pat", status: "pass", detail: "the PAT is accepted" });
+  answered();
+  patAccepted();
   add({
     id: "azdo.pool",
     status: pool.isHosted ? "fail" : "pass",
@@ -420,12 +413,7 @@ async function checkAzureDevOps(
   try {
     agents = await azdo.listAgents(pool);
   } catch (error) {
-    add({
-      id: "azdo.read",
-      status: "fail",
-      detail: (error as Error).message,
-      fix: "Give the PAT the scope Agent Pools (Read & manage).",
-    });
+    readFailed(error);
     skip("needs read access", ["azdo.manage"]);
     return { pool };
   }

@@ -48,12 +48,8 @@ describe("the extension manifest", () => {
       );
       assert.ok(String(field.description).length > 20, `${String(field.id)} needs help text`);
     }
-    assert.equal(
-      (endpointType.inputDescriptors as Json[]).find((d) => d.id === "agentPool")?.validation &&
-        ((endpointType.inputDescriptors as Json[]).find((d) => d.id === "agentPool")?.validation as Json)
-          .isRequired,
-      true,
-    );
+    const agentPool = (endpointType.inputDescriptors as Json[]).find((d) => d.id === "agentPool");
+    assert.equal((agentPool?.validation as Json | undefined)?.isRequired, true, "agentPool is required");
   });
 
   test("every scheme carries the PAT; every secret is a confidential scheme parameter", () => {
