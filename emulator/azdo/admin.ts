@@ -1,7 +1,7 @@
 // Admin routes under /_emulator/ for a process that does not hold the emulator object (the demo, a
-// shell): queue and read jobs, list agents, read the request log, add faults. Not authenticated, not
+// shell): queue and read jobs, list agents, read the request log, add faults, set throttling. Not authenticated, not
 // recorded.
-import type { AzureDevOpsEmulator, FaultRule, QueueJobOptions } from "./types.ts";
+import type { AzureDevOpsEmulator, FaultRule, QueueJobOptions, ThrottleConfig } from "./types.ts";
 import type { Reply } from "./router.ts";
 import type { AdminHandler } from "./server.ts";
 
@@ -40,6 +40,20 @@ export function createAdminHandler(target: AzureDevOpsEmulator): AdminHandler {
       target.clearFaults();
       return { status: 204 };
     }
+    if (method === "PUT" && path === "/_emulator/throttle") {
+      try {
+        target.setThrottle(input as unknown as ThrottleConfig);
+      } catch (error) {
+        return { status: 400, json: { message: (error as Error).message } };
+      }
+      return { status: 204 };
+    }
+    if (method === "DELETE" && path === "/_emulator/throttle") {
+      target.setThrottle(undefined);
+      return { status: 204 };
+    }
+    if (method === "GET" && path === "/_emulator/throttle")
+      return { status: 200, json: target.throttleCounts() };
     return undefined;
   };
 }

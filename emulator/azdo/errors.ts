@@ -30,11 +30,16 @@ export class AzdoError extends Error {
   }
 }
 
+/** Texts of the server's resources (fact 8, decompiled Azure DevOps Server 2022; same words in agent logs). */
 export const poolNotFound = (poolId: number | string) =>
-  new AzdoError(404, "TaskAgentPoolNotFoundException", `Agent pool ${poolId} could not be found.`);
+  new AzdoError(404, "TaskAgentPoolNotFoundException", `No agent pool found with identifier ${poolId}.`);
 
 export const agentNotFound = (poolId: number, agentId: number | string) =>
-  new AzdoError(404, "TaskAgentNotFoundException", `Agent ${agentId} could not be found in pool ${poolId}.`);
+  new AzdoError(
+    404,
+    "TaskAgentNotFoundException",
+    `No agent found for pool ${poolId} with identifier ${agentId}.`,
+  );
 
 /** Message text as the agent's own "AgentWithSameNameAlreadyExistInPool" string (§2 step 9). */
 export const agentExists = (poolName: string, agentName: string) =>

@@ -17,6 +17,7 @@ import { packageRoutes } from "./routes/packages.ts";
 import { poolRoutes } from "./routes/pools.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
 import { createRequestListener } from "./server.ts";
+import { Throttle, type ThrottleConfig } from "./throttle.ts";
 import type { AzureDevOpsEmulator, AzureDevOpsEmulatorOptions, RecordedRequest } from "./types.ts";
 import { agentView, jobView, poolView } from "./views.ts";
 
@@ -58,6 +59,11 @@ export async function startAzureDevOpsEmulator(
   });
   const requests: RecordedRequest[] = [];
   const faults = new FaultBook();
+  let throttle: Throttle | undefined;
+  const setThrottle = (config: ThrottleConfig | undefined) => {
+    throttle = config ? new Throttle(config, Date.now) : undefined;
+  };
+  setThrottle(options.throttle);
   const closing = new AbortController();
   const router = new Router([
     ...connectionRoutes,
@@ -103,6 +109,8 @@ export async function startAzureDevOpsEmulator(
     },
     addFault: (rule) => faults.add(rule),
     clearFaults: () => faults.clear(),
+    setThrottle,
+    throttleCounts: () => ({ ...(throttle?.counts ?? { flagged: 0, delayed: 0, blocked: 0 }) }),
     async close() {
       closing.abort();
       await new Promise<void>((resolve) => {
@@ -119,6 +127,7 @@ export async function startAzureDevOpsEmulator(
     router,
     admin: createAdminHandler(emulator),
     faults,
+    throttle: () => throttle,
     requests,
     tarball: () => tarball,
     servedFilenames: servedFilenames(agentVersion),

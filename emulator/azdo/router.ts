@@ -6,6 +6,8 @@ import type { Organization } from "./organization.ts";
 export interface Reply {
   status: number;
   json?: unknown;
+  /** A text/html body instead of JSON (the sign-in page). */
+  html?: string;
   headers?: Record<string, string>;
 }
 

@@ -5,12 +5,13 @@ import { createReadStream } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { authenticate } from "./auth.ts";
+import { authenticate, type Principal } from "./auth.ts";
 import { OAuthError, type AgentCredentials } from "./agent-credentials.ts";
 import { AzdoError, badRequest, routeNotFound, versionNotSpecified, versionOutOfRange } from "./errors.ts";
 import type { FaultBook } from "./faults.ts";
 import type { Organization } from "./organization.ts";
 import type { AgentTarball } from "./packages.ts";
+import type { Throttle } from "./throttle.ts";
 import type { Reply, Router } from "./router.ts";
 import type { RecordedRequest, TokenConfig } from "./types.ts";
 
@@ -30,6 +31,8 @@ export interface PipelineDeps {
   router: Router;
   admin: AdminHandler;
   faults: FaultBook;
+  /** Rate limiting per PAT identity, when configured (by option or admin route). */
+  throttle: () => Throttle | undefined;
   requests: RecordedRequest[];
   tarball: () => AgentTarball;
   servedFilenames: Set<string>;
@@ -80,6 +83,7 @@ async function handle(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
     const status = fault.status ?? 503;
     send(res, {
       status,
+      ...(fault.retryAfter ? { headers: { "retry-after": fault.retryAfter } } : {}),
       json: new AzdoError(
         status,
         "VssServiceException",
@@ -121,7 +125,24 @@ async function api(
 ): Promise<Reply> {
   const { organization } = deps;
   const principal = authenticate(req.headers.authorization, deps.tokens, deps.credentials, organization.now);
-  if (!principal) return unauthorized(deps.origin);
+  if (!principal) return unauthorized(deps.origin, req.headers["x-tfs-fedauthredirect"]);
+  // Limits are per identity; the stand-in agents authenticate as themselves and are not limited here.
+  const throttled = principal.kind === "user" ? deps.throttle()?.decide(principal.id) : undefined;
+  if (throttled?.block) return { status: 429, json: throttled.block, headers: throttled.headers };
+  if (throttled?.delayMs) await sleep(throttled.delayMs);
+  const reply = await route(deps, req, res, request, apiPath, principal);
+  return throttled ? { ...reply, headers: { ...reply.headers, ...throttled.headers } } : reply;
+}
+
+async function route(
+  deps: PipelineDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  request: ParsedRequest,
+  apiPath: string,
+  principal: Principal,
+): Promise<Reply> {
+  const { organization } = deps;
   try {
     const version = apiVersion(req, request.query);
     if (version === undefined && request.method !== "GET") throw versionNotSpecified(request.method);
@@ -177,9 +198,17 @@ function versionInRange(version: string): boolean {
 
 /**
  * Missing or unknown credentials: 401 with an empty body and the challenges the service sends
- * (the agent reads `WWW-Authenticate: Bearer`, §2 step 12).
+ * (the agent reads `WWW-Authenticate: Bearer`, §2 step 12). A caller that did not send
+ * `X-TFS-FedAuthRedirect: Suppress` gets the HTML sign-in page with 203 instead, as users report
+ * for GET and POST with bad credentials (fact 24c).
  */
-function unauthorized(origin: string): Reply {
+function unauthorized(origin: string, fedAuthRedirect: string | string[] | undefined): Reply {
+  if (String(fedAuthRedirect ?? "").toLowerCase() !== "suppress") {
+    return {
+      status: 203,
+      html: `<!DOCTYPE html><html><head><title>Azure DevOps Services | Sign In</title></head><body><a href="${origin}/_signin">Sign in</a></body></html>`,
+    };
+  }
   return {
     status: 401,
     headers: {
@@ -217,6 +246,15 @@ function serveDownload(deps: PipelineDeps, request: ParsedRequest, res: ServerRe
 
 function send(res: ServerResponse, reply: Reply): void {
   const headers: Record<string, string | number> = { activityid: randomUUID(), ...reply.headers };
+  if (reply.html !== undefined) {
+    res.writeHead(reply.status, {
+      ...headers,
+      "content-type": "text/html; charset=utf-8",
+      "content-length": Buffer.byteLength(reply.html),
+    });
+    res.end(reply.html);
+    return;
+  }
   if (reply.json === undefined) {
     res.writeHead(reply.status, { ...headers, "content-length": 0 });
     res.end();

@@ -1,5 +1,8 @@
 // Public types of the Azure DevOps emulator: its options, the views it hands to tests, fault rules.
 import type { IncomingHttpHeaders } from "node:http";
+import type { ThrottleConfig } from "./throttle.ts";
+
+export type { ThrottleConfig };
 
 export interface PoolConfig {
   id?: number;
@@ -38,6 +41,8 @@ export interface AzureDevOpsEmulatorOptions {
    * demands, as Azure DevOps does (startup-scripts-and-job-requests.md B6). Default false.
    */
   rejectUnsatisfiable?: boolean;
+  /** Rate-limit each PAT: headers, then delays, then 429 (throttle.ts). Default: no limit. */
+  throttle?: ThrottleConfig;
 }
 
 export interface PoolView {
@@ -123,6 +128,8 @@ export interface FaultRule {
   status?: number;
   /** For "delay"; default 1000. */
   delayMs?: number;
+  /** For "status": a `Retry-After` header to send with it (seconds or an HTTP date). */
+  retryAfter?: string;
 }
 
 export interface AzureDevOpsEmulator {
@@ -139,6 +146,10 @@ export interface AzureDevOpsEmulator {
   jobs(poolName: string): JobView[];
   addFault(rule: FaultRule): void;
   clearFaults(): void;
+  /** Starts (or, with undefined, stops) rate limiting; usage so far is forgotten. */
+  setThrottle(config: ThrottleConfig | undefined): void;
+  /** Answers flagged with rate-limit headers, delayed and blocked since the throttle was set. */
+  throttleCounts(): { flagged: number; delayed: number; blocked: number };
   /** Stops the server and answers every held long poll. */
   close(): Promise<void>;
 }

@@ -5,11 +5,18 @@ import type { AgentJobReference, AgentView, JobView, PoolView } from "./types.ts
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
+/**
+ * Dates as the service writes them (fact 4): UTC with `Z` and the fraction's trailing zeros trimmed,
+ * so 1 to 7 digits (".3Z", ".847Z"); whole seconds drop the fraction (our inference).
+ */
+export const wireDate = (ms: number | undefined) =>
+  iso(ms)?.replace(/\.(\d*?)0+Z$/, (_, digits: string) => (digits ? `.${digits}Z` : "Z"));
+
 // ---- pools ----
 
 export function poolJson(pool: PoolRecord, organization: Organization) {
   return {
-    createdOn: iso(pool.createdOn),
+    createdOn: wireDate(pool.createdOn),
     autoProvision: false,
     autoUpdate: true,
     autoSize: true,
@@ -60,7 +67,7 @@ export function agentJson(
       web: { href: `${orgUrl}/_settings/agentpools?poolId=${agent.poolId}&agentId=${agent.id}` },
     },
     maxParallelism: agent.maxParallelism,
-    createdOn: iso(agent.createdOn),
+    createdOn: wireDate(agent.createdOn),
     authorization: {
       ...(options.authorizationUrl ? { authorizationUrl: options.authorizationUrl } : {}),
       clientId: agent.clientId,
@@ -73,7 +80,7 @@ export function agentJson(
     enabled: agent.enabled,
     status: organization.isOnline(agent) ? "online" : "offline",
     provisioningState: agent.provisioningState,
-    statusChangedOn: iso(agent.statusChangedOn),
+    statusChangedOn: wireDate(agent.statusChangedOn),
     // §2 step 10: the agent reads properties.ServerUrl; PropertiesCollection values are typed.
     properties: { ServerUrl: { $type: "System.String", $value: `${orgUrl}/` } },
     ...(options.includeCapabilities
@@ -145,7 +152,7 @@ function jobRefJson(job: JobRecord | undefined) {
   if (!job) return undefined;
   return {
     requestId: job.requestId,
-    queueTime: iso(job.queueTime),
+    queueTime: wireDate(job.queueTime),
     ...(job.result ? { result: job.result } : {}),
   };
 }
@@ -157,11 +164,11 @@ export function jobJson(job: JobRecord, organization: Organization, options: { m
       : organization.agentsIn(job.poolId).find((a) => a.id === job.reservedAgentId);
   return {
     requestId: job.requestId,
-    queueTime: iso(job.queueTime),
-    ...(job.assignTime !== undefined ? { assignTime: iso(job.assignTime) } : {}),
-    ...(job.receiveTime !== undefined ? { receiveTime: iso(job.receiveTime) } : {}),
-    ...(job.finishTime !== undefined ? { finishTime: iso(job.finishTime) } : {}),
-    ...(job.lockedUntil !== undefined ? { lockedUntil: iso(job.lockedUntil) } : {}),
+    queueTime: wireDate(job.queueTime),
+    ...(job.assignTime !== undefined ? { assignTime: wireDate(job.assignTime) } : {}),
+    ...(job.receiveTime !== undefined ? { receiveTime: wireDate(job.receiveTime) } : {}),
+    ...(job.finishTime !== undefined ? { finishTime: wireDate(job.finishTime) } : {}),
+    ...(job.lockedUntil !== undefined ? { lockedUntil: wireDate(job.lockedUntil) } : {}),
     ...(job.result !== undefined ? { result: job.result } : {}),
     ...(job.statusMessage !== undefined ? { statusMessage: job.statusMessage } : {}),
     serviceOwner: "00025394-6065-48ca-87d9-7f5672854ef7",

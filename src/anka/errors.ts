@@ -46,7 +46,8 @@ export class ControllerFailError extends ControllerError {
   }
 
   get retryable(): boolean {
-    return this.httpStatus >= 500;
+    // 429: refused for load, so not processed; worth another try after Retry-After.
+    return this.httpStatus >= 500 || this.httpStatus === 429;
   }
   get ambiguous(): boolean {
     return this.httpStatus >= 500;
@@ -76,8 +77,8 @@ export class ControllerResponseError extends ControllerError {
   }
 
   get retryable(): boolean {
-    // A gateway's error page (502/503/504) is transient; a 200 with garbage is not going to improve.
-    return this.httpStatus >= 500;
+    // A gateway's error page (429, 502/503/504) is transient; a 200 with garbage is not going to improve.
+    return this.httpStatus >= 500 || this.httpStatus === 429;
   }
   get ambiguous(): boolean {
     return true;

@@ -23,7 +23,8 @@ import {
   type TlsOptions,
 } from "../net/http.ts";
 import type { ProxySettings } from "../net/proxy.ts";
-import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from "../net/retry.ts";
+import { retryAfterMs } from "../net/rate-limit.ts";
+import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy, type ServerPacedError } from "../net/retry.ts";
 import { ShapeProblem } from "./shape.ts";
 import { checkControllerTls } from "./tls.ts";
 
@@ -163,7 +164,16 @@ export class ControllerTransport {
       body = JSON.stringify(options.body);
       headers["content-type"] = "application/json";
     }
-    return openEnvelope(request, await this.send(request, { method, url, headers, body }));
+    const response = await this.send(request, { method, url, headers, body });
+    try {
+      return openEnvelope(request, response);
+    } catch (error) {
+      // A 429 or 503 that says when to come back: the shared retry waits that long (src/net/retry.ts).
+      const retryAfter = retryAfterMs(headerValue(response.headers["retry-after"]), this.clock.now());
+      if (retryAfter !== undefined && error instanceof ControllerError)
+        (error as ServerPacedError).retryAfterMs = retryAfter;
+      throw error;
+    }
   }
 
   /** For authenticators that talk to the controller (UAK's handshake): same pool, TLS and timeout. */
@@ -196,6 +206,10 @@ export class ControllerTransport {
   close(): void {
     this.sender.close();
   }
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 function parseBaseUrl(text: string): URL {

@@ -1,6 +1,7 @@
 import { realClock, type Clock } from "../clock.ts";
 import type { ProxySettings } from "../net/proxy.ts";
 import { HttpSender, RequestTimeout, type RawResponse, type TlsOptions } from "../net/http.ts";
+import { readRateLimit, type RateLimitListener, type RateLimitSnapshot } from "../net/rate-limit.ts";
 import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from "../net/retry.ts";
 import { AzureDevOpsError, AzureDevOpsPermissionError, PoolNotFoundError } from "./errors.ts";
 import type { Agent, AgentPackage, AgentPlatform, AgentPool, JobRequest, NewAgent } from "./model.ts";
@@ -16,11 +17,20 @@ export interface AzureDevOpsClientOptions {
   timeoutMs?: number;
   retry?: RetryPolicy;
   clock?: Clock;
+  /** Told about every answer that carried rate-limit headers (a 429, or a 200 that was delayed). */
+  onRateLimit?: RateLimitListener;
+  /** Told about things worth a warning that are not errors (job request paging cut short). */
+  onWarning?: (message: string) => void;
+  /** Most pages of job requests read per listing (200 each); default 25, i.e. 5,000 requests. */
+  maxJobRequestPages?: number;
 }
 
 const API_VERSION = "7.1";
 /** Job requests are not in the public REST spec; the SDKs and Anklet use this version (reference B4). */
 const JOB_REQUESTS_API_VERSION = "7.1-preview.1";
+/** The service caps `$top` at 200 job requests per answer (facts 16, 28 in docs/controller-facts.md). */
+export const JOB_REQUESTS_PAGE_SIZE = 200;
+const CONTINUATION_HEADER = "x-ms-continuationtoken";
 
 export interface ListAgentsOptions {
   /** Each agent's current job request, if any. */
@@ -41,6 +51,13 @@ export class AzureDevOpsClient {
   private readonly timeoutMs: number;
   private readonly retry: RetryPolicy;
   private readonly clock: Clock;
+  private readonly onRateLimit: RateLimitListener | undefined;
+  private readonly onWarning: (message: string) => void;
+  private readonly maxJobRequestPages: number;
+  /** The rate-limit headers of the last answer that carried any; undefined while none did. */
+  lastRateLimit: RateLimitSnapshot | undefined;
+  /** How many answers carried rate-limit headers, and how long the service said it delayed us in all. */
+  readonly throttling = { answers: 0, blocked: 0, delayedSeconds: 0 };
 
   constructor(options: AzureDevOpsClientOptions) {
     this.base = parseOrganizationUrl(options.organizationUrl);
@@ -50,6 +67,9 @@ export class AzureDevOpsClient {
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.retry = options.retry ?? DEFAULT_RETRY_POLICY;
     this.clock = options.clock ?? realClock;
+    this.onRateLimit = options.onRateLimit;
+    this.onWarning = options.onWarning ?? (() => {});
+    this.maxJobRequestPages = options.maxJobRequestPages ?? 25;
   }
 
   /** The Basic header this client sends; the tasks mask it as a derived secret. */
@@ -61,6 +81,8 @@ export class AzureDevOpsClient {
     const pools = await this.listPools(name);
     const pool = pools.find((p) => p.name.toLowerCase() === name.toLowerCase());
     if (pool) return pool;
+    // An unknown name and a pool the PAT may not view both give an empty list (fact 7): the error
+    // says both, and what this PAT can see helps tell them apart.
     const all = await this.listPools().catch(() => []);
     throw new PoolNotFoundError(
       name,
@@ -71,12 +93,12 @@ export class AzureDevOpsClient {
 
   async listPools(name?: string): Promise<AgentPool[]> {
     const query: Record<string, string> = name === undefined ? {} : { poolName: name };
-    const body = await this.request("GET", "_apis/distributedtask/pools", query, { pool: name });
+    const { body } = await this.request("GET", "_apis/distributedtask/pools", query, { pool: name });
     return valuesOf(body) as AgentPool[];
   }
 
   async findAgents(pool: AgentPool, agentName: string): Promise<Agent[]> {
-    const body = await this.request(
+    const { body } = await this.request(
       "GET",
       `_apis/distributedtask/pools/${pool.id}/agents`,
       { agentName, includeCapabilities: "true" },
@@ -95,25 +117,46 @@ export class AzureDevOpsClient {
     const query: Record<string, string> = { includeCapabilities: "true" };
     if (options.includeAssignedRequest) query.includeAssignedRequest = "true";
     if (options.includeLastCompletedRequest) query.includeLastCompletedRequest = "true";
-    const body = await this.request("GET", `_apis/distributedtask/pools/${pool.id}/agents`, query, {
+    const { body } = await this.request("GET", `_apis/distributedtask/pools/${pool.id}/agents`, query, {
       pool: pool.name,
     });
     return (valuesOf(body) as Partial<Agent>[]).map(normaliseAgent);
   }
 
   /**
-   * The pool's job requests (reference B4). `unfinishedOnly` (the default) asks for queued and
-   * running ones only (`completedRequestCount=0`). Demands come back as strings whatever form the
-   * service used.
+   * The pool's job requests (reference B4), every page of them. The paged form (`$top`) answers
+   * at most 200 per call, running first, then queued, then finished, and names the next page in
+   * `X-MS-ContinuationToken` (facts 16, 28). `unfinishedOnly` (the default) stops at the first
+   * finished request, since all that follow are finished too. Paging stops after
+   * `maxJobRequestPages` with a warning. Demands come back as strings whatever form the service used.
    */
   async listJobRequests(pool: AgentPool, options: { unfinishedOnly?: boolean } = {}): Promise<JobRequest[]> {
-    const query: Record<string, string> =
-      options.unfinishedOnly === false ? {} : { completedRequestCount: "0" };
-    const body = await this.request("GET", `_apis/distributedtask/pools/${pool.id}/jobrequests`, query, {
-      pool: pool.name,
-      apiVersion: JOB_REQUESTS_API_VERSION,
-    });
-    return valuesOf(body).map(normaliseJobRequest);
+    const unfinishedOnly = options.unfinishedOnly !== false;
+    const requests: JobRequest[] = [];
+    let continuationToken: string | undefined;
+    for (let page = 1; ; page++) {
+      const query: Record<string, string> = { $top: String(JOB_REQUESTS_PAGE_SIZE) };
+      if (continuationToken !== undefined) query.continuationToken = continuationToken;
+      const { body, headers } = await this.request(
+        "GET",
+        `_apis/distributedtask/pools/${pool.id}/jobrequests`,
+        query,
+        { pool: pool.name, apiVersion: JOB_REQUESTS_API_VERSION },
+      );
+      const pageRequests = valuesOf(body).map(normaliseJobRequest);
+      const kept = unfinishedOnly ? pageRequests.filter((r) => r.result === undefined) : pageRequests;
+      requests.push(...kept);
+      const next = headerText(headers[CONTINUATION_HEADER]);
+      if (!next || next === continuationToken || (unfinishedOnly && kept.length < pageRequests.length))
+        return requests;
+      if (page >= this.maxJobRequestPages) {
+        this.onWarning(
+          `Pool "${pool.name}" has more than ${page * JOB_REQUESTS_PAGE_SIZE} job requests; read only the first ${page} pages. Jobs beyond them are seen once earlier ones finish.`,
+        );
+        return requests;
+      }
+      continuationToken = next;
+    }
   }
 
   /**
@@ -121,7 +164,7 @@ export class AzureDevOpsClient {
    * step 9). Nothing connects as this agent unless someone holds the private key of `publicKey`.
    */
   async addAgent(pool: AgentPool, agent: NewAgent): Promise<Agent> {
-    const body = await this.request(
+    const { body } = await this.request(
       "POST",
       `_apis/distributedtask/pools/${pool.id}/agents`,
       {},
@@ -150,7 +193,7 @@ export class AzureDevOpsClient {
     agentId: number,
     capabilities: Record<string, string>,
   ): Promise<Agent> {
-    const body = await this.request(
+    const { body } = await this.request(
       "PUT",
       `_apis/distributedtask/pools/${pool.id}/agents/${agentId}/usercapabilities`,
       {},
@@ -159,7 +202,10 @@ export class AzureDevOpsClient {
     return normaliseAgent((body ?? {}) as Partial<Agent>);
   }
 
-  /** Removes an agent record. Returns false when it was already gone. */
+  /**
+   * Removes an agent record. Returns false when it was already gone: the service answers 204 for a
+   * delete, and 404 or (without its validation flag) 204 again for an id that no longer exists (fact 10).
+   */
   async deleteAgent(pool: AgentPool, agentId: number): Promise<boolean> {
     try {
       await this.request(
@@ -177,7 +223,7 @@ export class AzureDevOpsClient {
 
   /** The newest agent package the organization offers for a platform (reference azure-pipelines-agent.md §7). */
   async latestAgentPackage(platform: AgentPlatform): Promise<AgentPackage> {
-    const body = await this.request(
+    const { body } = await this.request(
       "GET",
       "_apis/distributedtask/packages/agent",
       { platform, $top: "1" },
@@ -216,7 +262,7 @@ export class AzureDevOpsClient {
     path: string,
     query: Record<string, string>,
     context: { pool?: string; manage?: boolean; apiVersion?: string; body?: unknown },
-  ): Promise<unknown> {
+  ): Promise<{ body: unknown; headers: RawResponse["headers"] }> {
     const url = new URL(path, `${this.organizationUrl}/`);
     for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
     url.searchParams.set("api-version", context.apiVersion ?? API_VERSION);
@@ -233,6 +279,8 @@ export class AzureDevOpsClient {
               authorization: this.authorization,
               accept: "application/json",
               "user-agent": "anka-azure-pipelines",
+              // Without it a refused credential may get a 203 HTML sign-in page instead of a 401 (fact 24).
+              "x-tfs-fedauthredirect": "Suppress",
               ...(body === undefined ? {} : { "content-type": "application/json" }),
             },
             body,
@@ -249,7 +297,11 @@ export class AzureDevOpsClient {
             { cause: error },
           );
         }
-        return this.readAnswer(response, where, context);
+        const rateLimit = this.noteRateLimit(response);
+        return {
+          body: this.readAnswer(response, where, context, rateLimit),
+          headers: response.headers,
+        };
       },
       {
         policy: this.retry,
@@ -259,20 +311,34 @@ export class AzureDevOpsClient {
     );
   }
 
+  private noteRateLimit(response: RawResponse): RateLimitSnapshot | undefined {
+    const snapshot = readRateLimit(response.status, response.headers, this.clock.now());
+    if (!snapshot) return undefined;
+    this.lastRateLimit = snapshot;
+    this.throttling.answers += 1;
+    if (response.status === 429) this.throttling.blocked += 1;
+    this.throttling.delayedSeconds += snapshot.delaySeconds ?? 0;
+    this.onRateLimit?.(snapshot);
+    return snapshot;
+  }
+
   private readAnswer(
     response: RawResponse,
     where: string,
     context: { pool?: string; manage?: boolean },
+    rateLimit: RateLimitSnapshot | undefined,
   ): unknown {
-    const { status, text } = response;
+    const { status } = response;
+    // A stopped organization answers JSON with a byte-order mark (fact 25).
+    const text = response.text.replace(/^\uFEFF/, "");
     const json = parseJson(text);
     const serverMessage = (json as { message?: unknown } | undefined)?.message;
     const detail = typeof serverMessage === "string" ? `: ${serverMessage}` : "";
     const pool = context.pool ? `pool "${context.pool}"` : "agent pools";
-    if (status === 401 || (status === 203 && json === undefined)) {
-      // 203 with a sign-in page is how Azure DevOps answers some calls with a bad PAT.
+    if (status === 401 || status === 203) {
+      // 203 with a sign-in page is how Azure DevOps answers some calls with a bad PAT (fact 24).
       throw new AzureDevOpsPermissionError(
-        `Azure DevOps (${this.organizationUrl}) rejected the PAT (HTTP ${status}): it is wrong, expired or revoked. ` +
+        `Azure DevOps (${this.organizationUrl}) rejected the PAT (HTTP ${status}${status === 203 ? ", a sign-in page" : ""}): it is wrong, expired or revoked, or its user has no access to the organization${detail}. ` +
           "Create a PAT with scope Agent Pools (read & manage) and put it in the service connection.",
         status,
       );
@@ -294,11 +360,13 @@ export class AzureDevOpsClient {
         );
       return json;
     }
-    throw new AzureDevOpsError(
+    const error = new AzureDevOpsError(
       `Azure DevOps refused ${where} (HTTP ${status})${detail || (text ? `: ${excerpt(text)}` : "")}`,
       status,
       status >= 500 || status === 429,
     );
+    if (rateLimit?.retryAfterMs !== undefined) error.retryAfterMs = rateLimit.retryAfterMs;
+    throw error;
   }
 }
 
@@ -326,6 +394,10 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 function valuesOf(body: unknown): unknown[] {

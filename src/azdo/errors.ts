@@ -1,5 +1,8 @@
 /** Errors from Azure DevOps REST calls. Messages name the organization, the pool and the fix. */
 export class AzureDevOpsError extends Error {
+  /** From `Retry-After` on a 429 or 503: the retry waits this long instead of its own backoff. */
+  retryAfterMs?: number;
+
   constructor(
     message: string,
     readonly httpStatus: number | undefined,
@@ -26,9 +29,12 @@ export class PoolNotFoundError extends AzureDevOpsError {
     existing: string[],
   ) {
     super(
-      `Agent pool "${pool}" does not exist in ${organizationUrl}` +
-        (existing.length > 0 ? `. Pools there: ${existing.join(", ")}` : "") +
-        `. Create a self-hosted pool named "${pool}" (Organization settings > Agent pools) or correct the connection's agent pool.`,
+      `Agent pool "${pool}" is unknown in ${organizationUrl}, or not visible to this PAT: Azure DevOps answers both with an empty list` +
+        (existing.length > 0
+          ? `. Pools this PAT can see: ${existing.join(", ")}`
+          : ". This PAT can see no self-hosted pool at all") +
+        `. To tell them apart, open Organization settings > Agent pools as the PAT's owner: if "${pool}" is listed there, ` +
+        `give that user the Reader (or Administrator) role on it in the pool's Security tab; if not, create a self-hosted pool named "${pool}" or correct the connection's agent pool.`,
       404,
       false,
     );

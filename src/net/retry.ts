@@ -4,9 +4,23 @@ export interface RetryPolicy {
   attempts: number;
   baseDelayMs: number;
   maxDelayMs: number;
+  /**
+   * The longest server-requested wait (`Retry-After`) honoured before a retry; a longer request is
+   * cut to this, so a task never sleeps for an hour on one header. Default 120 s.
+   */
+  maxRetryAfterMs?: number;
 }
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { attempts: 5, baseDelayMs: 500, maxDelayMs: 8_000 };
+const DEFAULT_MAX_RETRY_AFTER_MS = 120_000;
+
+/**
+ * An error whose server said when to come back (`Retry-After` on a 429 or 503). The retry loop
+ * waits that long instead of its own backoff: the server knows its load better than our jitter.
+ */
+export interface ServerPacedError {
+  retryAfterMs?: number;
+}
 
 /**
  * Exponential backoff with "full jitter": a random delay between 0 and the exponential cap, so
@@ -39,9 +53,15 @@ export async function withRetries<T>(attempt: (n: number) => Promise<T>, context
       return await attempt(n);
     } catch (error) {
       if (n >= attempts || !context.isRetryable(error)) throw error;
-      const delayMs = backoffDelay(n, context.policy, context.random);
+      const delayMs = serverDelay(error, context.policy) ?? backoffDelay(n, context.policy, context.random);
       context.onRetry?.(error, n, delayMs);
       await context.sleep(delayMs);
     }
   }
+}
+
+function serverDelay(error: unknown, policy: RetryPolicy): number | undefined {
+  const asked = (error as ServerPacedError | undefined)?.retryAfterMs;
+  if (typeof asked !== "number" || !Number.isFinite(asked) || asked < 0) return undefined;
+  return Math.min(asked, policy.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS);
 }

@@ -125,11 +125,22 @@ describe("Azure DevOps emulator REST API", { timeout: 20_000 }, () => {
 
   test("401 with an empty body and auth challenges when the token is missing or unknown", async () => {
     for (const token of [null, "not-a-known-pat"]) {
-      const answer = await call(emulator, "GET", "connectionData", { token });
+      const answer = await call(emulator, "GET", "connectionData", {
+        token,
+        headers: { "X-TFS-FedAuthRedirect": "Suppress" },
+      });
       assert.equal(answer.status, 401);
       assert.equal(answer.text, "");
       assert.match(answer.headers.get("www-authenticate") ?? "", /^Bearer .*Basic realm=/);
     }
+  });
+
+  test("203 with an HTML sign-in page for bad credentials without X-TFS-FedAuthRedirect: Suppress", async () => {
+    const url = new URL(`${emulator.url}/_apis/distributedtask/pools?api-version=7.1`);
+    const response = await fetch(url, { headers: { authorization: basic("not-a-known-pat") } });
+    assert.equal(response.status, 203);
+    assert.match(response.headers.get("content-type") ?? "", /^text\/html/);
+    assert.match(await response.text(), /Sign In/);
   });
 
   test("accepts the PAT as Basic password with any user name", async () => {
@@ -194,7 +205,7 @@ describe("Azure DevOps emulator REST API", { timeout: 20_000 }, () => {
     const missing = await call(emulator, "GET", "distributedtask/pools/99");
     assert.equal(missing.status, 404);
     assert.equal(missing.json.typeKey, "TaskAgentPoolNotFoundException");
-    assert.equal(missing.json.message, "Agent pool 99 could not be found.");
+    assert.equal(missing.json.message, "No agent pool found with identifier 99.");
   });
 
   test("registers agents: clientId + authorizationUrl, 409 duplicate, 403 without Manage, 404 unknown ids", async () => {

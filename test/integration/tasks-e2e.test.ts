@@ -141,7 +141,10 @@ describe("bad input and failures leave nothing behind", () => {
       startInputs("bad-pool"),
       world.endpoint({ data: { agentPool: "NoSuchPool" } }),
     );
-    assert.match(run.resultMessage, /Agent pool "NoSuchPool" does not exist in .*Pools there: Default, Anka/);
+    assert.match(
+      run.resultMessage,
+      /Agent pool "NoSuchPool" is unknown in .*, or not visible to this PAT.*Pools this PAT can see: Default, Anka/,
+    );
     assert.equal((run as TaskRun & { startedVms: number }).startedVms, 0);
   });
 

@@ -3,7 +3,7 @@
 import { requireAgentOrManage } from "../auth.ts";
 import { badRequest } from "../errors.ts";
 import type { JobRecord } from "../records.ts";
-import type { Route } from "../router.ts";
+import type { ApiContext, Reply, Route } from "../router.ts";
 import { json, list, queryParam } from "../router.ts";
 import type { JobResult } from "../types.ts";
 import { jobJson } from "../views.ts";
@@ -26,6 +26,40 @@ function parseResult(value: unknown): JobResult | undefined {
 }
 
 const unfinished = (job: JobRecord) => job.result === undefined;
+
+/** Facts 16, 28: the paged form caps `$top` at 200 and orders running, then queued, then finished. */
+export const MAX_JOB_REQUESTS_PER_PAGE = 200;
+const rank = (job: JobRecord) => (job.result !== undefined ? 2 : job.assignTime !== undefined ? 0 : 1);
+const pageKey = (job: JobRecord) => `${rank(job)}:${job.requestId}`;
+const byPageOrder = (a: JobRecord, b: JobRecord) => rank(a) - rank(b) || a.requestId - b.requestId;
+
+/**
+ * The `$top` overload: one page, the next one named by an opaque `X-MS-ContinuationToken` that the
+ * caller sends back as `continuationToken`. Our token encodes where the next page starts (order
+ * group and request id); the real one's content is not known and clients must not read it.
+ * Without matchedAgents, as KEDA observed (keda#4387).
+ */
+function pagedJobs(context: ApiContext, poolId: number, topText: string): Reply {
+  const asked = /^-?\d+$/.test(topText) ? Number(topText) : MAX_JOB_REQUESTS_PER_PAGE;
+  const top = asked <= 0 || asked > MAX_JOB_REQUESTS_PER_PAGE ? MAX_JOB_REQUESTS_PER_PAGE : asked;
+  const token = queryParam(context.query, "continuationToken");
+  const from = token === undefined ? undefined : Buffer.from(token, "base64url").toString();
+  if (from !== undefined && !/^[0-2]:\d+$/.test(from))
+    throw badRequest(`The continuation token '${token}' is not valid.`);
+  const ordered = context.organization.jobsIn(poolId).sort(byPageOrder);
+  const start = from === undefined ? 0 : ordered.findIndex((job) => byKey(job, from) >= 0);
+  const page = start < 0 ? [] : ordered.slice(start, start + top);
+  const next = start < 0 ? undefined : ordered[start + top];
+  const reply = list(page.map((job) => jobJson(job, context.organization, { matchedAgents: false })));
+  return next
+    ? { ...reply, headers: { "x-ms-continuationtoken": Buffer.from(pageKey(next)).toString("base64url") } }
+    : reply;
+}
+
+function byKey(job: JobRecord, key: string): number {
+  const [keyRank, keyId] = key.split(":").map(Number) as [number, number];
+  return rank(job) - keyRank || job.requestId - keyId;
+}
 
 export const jobRequestRoutes: Route[] = [
   {
@@ -58,11 +92,9 @@ export const jobRequestRoutes: Route[] = [
       } else if (completed === 0) {
         jobs = jobs.filter(unfinished);
       }
-      const topText = queryParam(query, "$top", "top");
-      // B4: with $top the answer carries no matchedAgents and the service caps it at 200 items.
-      const top = topText && /^\d+$/.test(topText) ? Math.min(Number(topText), 200) : undefined;
-      if (top !== undefined) jobs = jobs.slice(0, top);
-      return list(jobs.map((job) => jobJson(job, organization, { matchedAgents: top === undefined })));
+      const topText = queryParam(query, "$top");
+      if (topText !== undefined && !agentIds.length) return pagedJobs(context, pool.id, topText);
+      return list(jobs.map((job) => jobJson(job, organization, { matchedAgents: true })));
     },
   },
   {

@@ -1,0 +1,70 @@
+import type http from "node:http";
+
+/**
+ * What a server said about its rate limit on one answer. Azure DevOps sends `X-RateLimit-*` on
+ * successful answers too (a delayed request is a 200 with `X-RateLimit-Delay`), and `Retry-After`
+ * when it blocks with 429; see docs/controller-facts.md, "Azure DevOps" facts 27 and R1-R3.
+ */
+export interface RateLimitSnapshot {
+  /** HTTP status of the answer that carried the headers. */
+  status: number;
+  /** Display text only (`X-RateLimit-Resource`): the service says not to parse it. */
+  resource?: string;
+  /** Seconds the service held this request back (`X-RateLimit-Delay`, millisecond precision). */
+  delaySeconds?: number;
+  /** TSTUs allowed in the window (`X-RateLimit-Limit`). */
+  limit?: number;
+  /** TSTUs left before requests get delayed (`X-RateLimit-Remaining`); 0 when already delayed or blocked. */
+  remaining?: number;
+  /** Epoch seconds when usage would be back to zero (`X-RateLimit-Reset`). */
+  resetEpochSeconds?: number;
+  /** From `Retry-After`, already converted to milliseconds from now. */
+  retryAfterMs?: number;
+}
+
+/** Callback for callers that want to see every throttling signal (task log, pool metrics). */
+export type RateLimitListener = (snapshot: RateLimitSnapshot) => void;
+
+/** The rate-limit headers of an answer, or undefined when it carried none. */
+export function readRateLimit(
+  status: number,
+  headers: http.IncomingHttpHeaders,
+  now: number = Date.now(),
+): RateLimitSnapshot | undefined {
+  const header = (name: string) => {
+    const value = headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const number = (name: string, parse: (text: string) => number) => {
+    const text = header(name);
+    if (text === undefined) return undefined;
+    const value = parse(text.trim());
+    return Number.isFinite(value) ? value : undefined;
+  };
+  const snapshot: RateLimitSnapshot = { status };
+  const resource = header("x-ratelimit-resource");
+  if (resource !== undefined) snapshot.resource = resource;
+  const fields = {
+    delaySeconds: number("x-ratelimit-delay", Number.parseFloat),
+    limit: number("x-ratelimit-limit", Number.parseFloat),
+    remaining: number("x-ratelimit-remaining", Number.parseFloat),
+    resetEpochSeconds: number("x-ratelimit-reset", Number.parseFloat),
+    retryAfterMs: retryAfterMs(header("retry-after"), now),
+  };
+  for (const [key, value] of Object.entries(fields))
+    if (value !== undefined) (snapshot as unknown as Record<string, number>)[key] = value;
+  return Object.keys(snapshot).length > 1 ? snapshot : undefined;
+}
+
+/**
+ * `Retry-After` in either form RFC 9110 allows: delta-seconds ("30") or an HTTP date. A date in
+ * the past means "now" (0). Anything else is ignored.
+ */
+export function retryAfterMs(value: string | undefined, now: number = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  if (!/[a-z]/i.test(text)) return undefined;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
