@@ -12,6 +12,9 @@ const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date
 export const wireDate = (ms: number | undefined) =>
   iso(ms)?.replace(/\.(\d*?)0+Z$/, (_, digits: string) => (digits ? `.${digits}Z` : "Z"));
 
+const nonEmpty = (key: string, map: Record<string, string>) =>
+  Object.keys(map).length > 0 ? { [key]: map } : {};
+
 // ---- pools ----
 
 export function poolJson(pool: PoolRecord, organization: Organization) {
@@ -83,9 +86,9 @@ export function agentJson(
     statusChangedOn: wireDate(agent.statusChangedOn),
     // §2 step 10: the agent reads properties.ServerUrl; PropertiesCollection values are typed.
     properties: { ServerUrl: { $type: "System.String", $value: `${orgUrl}/` } },
-    ...(options.includeCapabilities
-      ? { systemCapabilities: agent.systemCapabilities, userCapabilities: agent.userCapabilities }
-      : {}),
+    // Fact 3: maps the agent does not have are left out, not sent empty (recorded: no userCapabilities key).
+    ...(options.includeCapabilities ? nonEmpty("systemCapabilities", agent.systemCapabilities) : {}),
+    ...(options.includeCapabilities ? nonEmpty("userCapabilities", agent.userCapabilities) : {}),
     ...(options.includeAssignedRequest && agent.assignedRequestId !== undefined
       ? { assignedRequest: jobRefJson(organization.job(agent.assignedRequestId)) }
       : {}),
@@ -158,6 +161,9 @@ function jobRefJson(job: JobRecord | undefined) {
 }
 
 export function jobJson(job: JobRecord, organization: Organization, options: { matchedAgents: boolean }) {
+  const matched = options.matchedAgents
+    ? organization.matchingAgents(job).map((agent) => agentReferenceJson(agent, organization))
+    : [];
   const reserved =
     job.reservedAgentId === undefined
       ? undefined
@@ -179,13 +185,8 @@ export function jobJson(job: JobRecord, organization: Organization, options: { m
     jobId: job.jobId,
     jobName: job.name,
     demands: job.demands,
-    ...(options.matchedAgents
-      ? {
-          matchedAgents: organization
-            .matchingAgents(job)
-            .map((agent) => ({ ...agentReferenceJson(agent, organization) })),
-        }
-      : {}),
+    // Fact 3: absent when empty (recorded keda), and absent in the paged form (keda#4387).
+    ...(options.matchedAgents && matched.length > 0 ? { matchedAgents: matched } : {}),
     ...(job.reservedAgentId !== undefined
       ? {
           reservedAgent: reserved

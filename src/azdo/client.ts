@@ -4,7 +4,15 @@ import { HttpSender, RequestTimeout, type RawResponse, type TlsOptions } from ".
 import { readRateLimit, type RateLimitListener, type RateLimitSnapshot } from "../net/rate-limit.ts";
 import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from "../net/retry.ts";
 import { AzureDevOpsError, AzureDevOpsPermissionError, PoolNotFoundError } from "./errors.ts";
-import type { Agent, AgentPackage, AgentPlatform, AgentPool, JobRequest, NewAgent } from "./model.ts";
+import {
+  isFinished,
+  type Agent,
+  type AgentPackage,
+  type AgentPlatform,
+  type AgentPool,
+  type JobRequest,
+  type NewAgent,
+} from "./model.ts";
 
 export interface AzureDevOpsClientOptions {
   /** Organization (or collection) URL, e.g. https://dev.azure.com/contoso */
@@ -144,7 +152,7 @@ export class AzureDevOpsClient {
         { pool: pool.name, apiVersion: JOB_REQUESTS_API_VERSION },
       );
       const pageRequests = valuesOf(body).map(normaliseJobRequest);
-      const kept = unfinishedOnly ? pageRequests.filter((r) => r.result === undefined) : pageRequests;
+      const kept = unfinishedOnly ? pageRequests.filter((r) => !isFinished(r)) : pageRequests;
       requests.push(...kept);
       const next = headerText(headers[CONTINUATION_HEADER]);
       if (!next || next === continuationToken || (unfinishedOnly && kept.length < pageRequests.length))

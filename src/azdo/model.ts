@@ -47,9 +47,12 @@ export interface JobRequest {
 
 export type JobRequestStatus = "queued" | "running" | "finished";
 
-/** B4: queued = no assignTime, no reservedAgent, no result; finished = a result. */
+/**
+ * B4: queued = no assignTime, no reservedAgent, no result; finished = a result, or a finishTime:
+ * recorded finished requests exist with `finishTime` and no `result` (fact 15).
+ */
 export function jobRequestStatus(request: JobRequest): JobRequestStatus {
-  if (request.result !== undefined && request.result !== null) return "finished";
+  if (isFinished(request)) return "finished";
   if (request.assignTime !== undefined || request.reservedAgent !== undefined) return "running";
   return "queued";
 }
@@ -80,4 +83,8 @@ export interface AgentPackage {
 /** Anka reports `arm64` or `amd64` (reference anka-controller-api.md §4.1). */
 export function agentPlatformFor(arch: string | undefined): AgentPlatform {
   return arch === "amd64" || arch === "x86_64" ? "osx-x64" : "osx-arm64";
+}
+
+export function isFinished(request: Pick<JobRequest, "result" | "finishTime">): boolean {
+  return (request.result !== undefined && request.result !== null) || request.finishTime !== undefined;
 }
