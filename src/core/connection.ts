@@ -99,6 +99,7 @@ export function openConnection(
     proxy: proxyFor(config.agent.azureDevOpsUrl),
     timeoutMs: config.timeoutMs,
     retry: config.retry,
+    onWarning: (message) => log.warn(message),
   });
   return {
     anka,

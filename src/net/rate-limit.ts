@@ -68,3 +68,26 @@ export function retryAfterMs(value: string | undefined, now: number = Date.now()
   const at = Date.parse(text);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
+
+/**
+ * How long a polling loop should wait after a pass that saw `snapshot` (undefined: no rate-limit
+ * headers in that pass, so the normal interval). Near the limit (remaining under a quarter of it),
+ * delayed or refused, the loop waits until the window resets or the server's Retry-After, at least
+ * two and at most eight intervals: fewer calls let the usage drain (elastic-pool anchors §5).
+ */
+export function rateLimitedDelay(
+  intervalMs: number,
+  snapshot: RateLimitSnapshot | undefined,
+  now: number,
+): number {
+  if (!snapshot) return intervalMs;
+  const { remaining, limit } = snapshot;
+  const low =
+    snapshot.status === 429 ||
+    (snapshot.delaySeconds ?? 0) > 0 ||
+    (remaining !== undefined && limit !== undefined && remaining < limit / 4);
+  if (!low) return intervalMs;
+  const untilReset = snapshot.resetEpochSeconds === undefined ? 0 : snapshot.resetEpochSeconds * 1000 - now;
+  const wanted = Math.max(untilReset, snapshot.retryAfterMs ?? 0, 4 * intervalMs);
+  return Math.min(8 * intervalMs, Math.max(2 * intervalMs, wanted));
+}

@@ -181,6 +181,10 @@ export class PoolMetrics {
     "anka_pool_consecutive_failures",
     "Reconcile passes that failed in a row (the loop backs off while this grows).",
   );
+  readonly azdoRateLimit = this.registry.gauge(
+    "anka_pool_azdo_rate_limit",
+    "Azure DevOps rate limiting as last seen: X-RateLimit-* headers (remaining, limit, delay_seconds, reset_timestamp_seconds) and answers carrying them (throttled_answers, blocked_answers).",
+  );
   readonly actionFailures = this.registry.counter(
     "anka_pool_action_failures_total",
     "Terminations, agent removals and placeholder changes that failed, by kind.",

@@ -2,6 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { realClock, type Clock } from "../clock.ts";
 import { openConnection, type OpenedConnection } from "../core/index.ts";
+import { rateLimitedDelay } from "../net/rate-limit.ts";
 import type { PoolConfig } from "./config.ts";
 import { createJsonLogger, SecretSet, type PoolLogger } from "./log.ts";
 import { PoolMetrics } from "./metrics.ts";
@@ -100,8 +101,15 @@ export async function startPoolService(
     try {
       while (!deps.signal.aborted) {
         let delay = pollMs;
+        const throttledBefore = connection.azdo.throttling.answers;
         try {
           const report = await reconciler.reconcileOnce();
+          delay = throttledPassDelay(pollMs, connection, throttledBefore, metrics, clock.now());
+          if (delay > pollMs)
+            log.warn("Azure DevOps is rate limiting this service: next pass later", {
+              delayMs: delay,
+              ...connection.azdo.lastRateLimit,
+            });
           state.failures = 0;
           state.lastError = undefined;
           state.lastSuccess = clock.now();
@@ -190,6 +198,28 @@ function summary(report: PassReport) {
       ]),
     ),
   };
+}
+
+/** The next pass's delay given what Azure DevOps said about rate limits in this one, exported as metrics. */
+function throttledPassDelay(
+  pollMs: number,
+  connection: OpenedConnection,
+  throttledBefore: number,
+  metrics: PoolMetrics,
+  now: number,
+): number {
+  const { lastRateLimit: last, throttling } = connection.azdo;
+  const values = {
+    throttled_answers: throttling.answers,
+    blocked_answers: throttling.blocked,
+    remaining: last?.remaining,
+    limit: last?.limit,
+    delay_seconds: last?.delaySeconds,
+    reset_timestamp_seconds: last?.resetEpochSeconds,
+  };
+  for (const [value, number] of Object.entries(values))
+    if (number !== undefined) metrics.azdoRateLimit.set({ value }, number);
+  return rateLimitedDelay(pollMs, throttling.answers > throttledBefore ? last : undefined, now);
 }
 
 /** Exponential with jitter, from one poll interval up to 16 of them (at most 2 minutes). */

@@ -19,7 +19,6 @@ const PAT = EMULATOR_PATS.manageAll;
 const FAST_RETRY = { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 };
 /** Fact 4: UTC, `Z`, 1 to 7 fraction digits. The emulator may also drop a whole second's fraction. */
 const WIRE_DATE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,7})?Z$/;
-const VSS_ERROR_KEYS = ["$id", "innerException", "message", "typeName", "typeKey", "errorCode", "eventId"];
 
 /** Every recording replayed below, counted for the closing note of issue 11. */
 const replayed = new Set<string>();

@@ -45,7 +45,7 @@ export function openServiceConnection(endpointId: string, log: Logger): OpenedCo
       "Cannot tell which Azure DevOps organization to register agents with: set the connection's Azure DevOps URL.",
     );
 
-  return openConnection(
+  const connection = openConnection(
     {
       controllerUrl: url,
       auth: controllerAuth(scheme, secret, optionalSecret),
@@ -66,6 +66,20 @@ export function openServiceConnection(endpointId: string, log: Logger): OpenedCo
     },
     log,
     maskSecret,
+  );
+  return { ...connection, close: () => (reportThrottling(connection, log), connection.close()) };
+}
+
+/** One log line when Azure DevOps rate-limited the task, so that a slow step explains itself. */
+function reportThrottling(connection: OpenedConnection, log: Logger): void {
+  const { throttling, lastRateLimit: last } = connection.azdo;
+  if (throttling.answers === 0) return;
+  const remaining =
+    last?.remaining === undefined ? "" : `; X-RateLimit-Remaining ${last.remaining} of ${last.limit ?? "?"}`;
+  log.info(
+    `Azure DevOps rate-limited this task: ${throttling.answers} answer(s) carried rate-limit headers, ` +
+      `${throttling.blocked} refused with 429 and retried after Retry-After, ${throttling.delayedSeconds.toFixed(3)} s delayed by the service${remaining}. ` +
+      "Give the pipelines' PAT to fewer tools, or see Organization settings > Usage.",
   );
 }
 
