@@ -127,7 +127,8 @@ async function api(
   const principal = authenticate(req.headers.authorization, deps.tokens, deps.credentials, organization.now);
   if (!principal) return unauthorized(deps.origin, req.headers["x-tfs-fedauthredirect"]);
   // Limits are per identity; the stand-in agents authenticate as themselves and are not limited here.
-  const throttled = principal.kind === "user" ? deps.throttle()?.decide(principal.id) : undefined;
+  const throttled =
+    principal.kind === "user" ? deps.throttle()?.decide(principal.id, req.headers["user-agent"]) : undefined;
   if (throttled?.block) return { status: 429, json: throttled.block, headers: throttled.headers };
   if (throttled?.delayMs) await sleep(throttled.delayMs);
   const reply = await route(deps, req, res, request, apiPath, principal);
