@@ -5,9 +5,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { startAzureDevOpsEmulator, type AzureDevOpsEmulator } from "../../emulator/azdo/index.ts";
 import { AzureDevOpsClient } from "../../src/azdo/index.ts";
-import { createJsonLogger, parsePoolConfig, SecretSet, startPoolService } from "../../src/pool/index.ts";
+import { serveOneClassPool } from "../helpers/one-class-pool.ts";
 import { EMULATOR_PATS } from "../helpers/secrets.ts";
-import { PAT, POOL, startWorld, type World } from "../helpers/world.ts";
+import { POOL, startWorld, type World } from "../helpers/world.ts";
 
 const ANKA = { id: 10, name: "Anka" };
 
@@ -78,33 +78,12 @@ describe("the pool service and a queue longer than one page", () => {
   test("210 jobs nobody serves, then one for the class: the job on the second page is served", async () => {
     for (let n = 0; n < 210; n++) world.azdo.queueJob(POOL, ["some-other-tool"], { name: `other ${n}` });
     const job = world.azdo.queueJob(POOL, ["anka-class -equals sonoma"], { durationMs: 100, name: "ours" });
-    const logs: string[] = [];
-    const secrets = new SecretSet();
-    const stop = new AbortController();
-    const handle = await startPoolService(
-      parsePoolConfig(
-        [
-          `controller: { url: "${world.controller.url}" }`,
-          `azureDevOps: { url: "${world.azdo.url}", token: "\${AZP_TOKEN}", pool: ${POOL} }`,
-          "pollSeconds: 0.2",
-          "agentTimeoutMinutes: 0.5",
-          "startTimeoutMinutes: 1",
-          "classes:",
-          "  - { name: sonoma, template: sonoma-14, tag: base, max: 1, idleMinutes: 0.02 }",
-        ].join("\n"),
-        { AZP_TOKEN: PAT },
-      ),
-      {
-        signal: stop.signal,
-        secrets,
-        log: createJsonLogger({ level: "info", secrets, write: (l) => logs.push(l) }),
-      },
-    );
+    const service = await serveOneClassPool(world);
     try {
       const deadline = Date.now() + 60_000;
       while (world.azdo.job(job.requestId)?.result === undefined && Date.now() < deadline)
         await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.equal(world.azdo.job(job.requestId)?.result, "succeeded", logs.join("\n"));
+      assert.equal(world.azdo.job(job.requestId)?.result, "succeeded", service.logs.join("\n"));
       const pages = world.azdo.requests.filter(
         (r) => r.path.endsWith("/jobrequests") && r.query.continuationToken !== undefined,
       );
@@ -113,8 +92,7 @@ describe("the pool service and a queue longer than one page", () => {
         await new Promise((resolve) => setTimeout(resolve, 50));
       assert.equal(world.leftovers().instances, 0);
     } finally {
-      stop.abort();
-      await handle.done;
+      await service.stop();
     }
   });
 });

@@ -11,8 +11,8 @@ import { AnkaClient } from "../../src/anka/index.ts";
 import { AzureDevOpsClient } from "../../src/azdo/index.ts";
 import { realClock, type Clock } from "../../src/clock.ts";
 import { rateLimitedDelay, retryAfterMs, type RateLimitSnapshot } from "../../src/net/rate-limit.ts";
-import { createJsonLogger, parsePoolConfig, SecretSet, startPoolService } from "../../src/pool/index.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
+import { serveOneClassPool } from "../helpers/one-class-pool.ts";
 import { EMULATOR_PATS } from "../helpers/secrets.ts";
 import { PAT, POOL, startWorld, taskFolder, type World } from "../helpers/world.ts";
 
@@ -312,32 +312,12 @@ describe("every flow through a throttling Azure DevOps: nothing lost", () => {
   });
 
   test("a pool pass under throttling serves its job, slows down, exports the headers and leaks nothing", async () => {
-    const logs: string[] = [];
-    const secrets = new SecretSet();
-    const config = parsePoolConfig(
-      [
-        `controller: { url: "${world.controller.url}" }`,
-        `azureDevOps: { url: "${world.azdo.url}", token: "\${AZP_TOKEN}", pool: ${POOL} }`,
-        "pollSeconds: 0.2",
-        "agentTimeoutMinutes: 0.5",
-        "startTimeoutMinutes: 1",
-        "http: { port: 0 }",
-        "classes:",
-        "  - { name: sonoma, template: sonoma-14, tag: base, max: 1, idleMinutes: 0.02 }",
-      ].join("\n"),
-      { AZP_TOKEN: PAT },
-    );
-    const stop = new AbortController();
     world.azdo.setThrottle(throttle);
     const began = Date.now();
     const ours = () =>
       world.azdo.requests.filter((r) => String(r.headers["user-agent"]).includes("anka-azure-pipelines"));
     const before = ours().length;
-    const handle = await startPoolService(config, {
-      signal: stop.signal,
-      secrets,
-      log: createJsonLogger({ level: "debug", secrets, write: (line) => logs.push(line) }),
-    });
+    const { handle, logs, stop } = await serveOneClassPool(world);
     try {
       const job = world.azdo.queueJob(POOL, ["anka-class -equals sonoma"], { durationMs: 100 });
       await until("the job ran", () => world.azdo.job(job.requestId)?.result !== undefined, 60_000);
@@ -364,8 +344,7 @@ describe("every flow through a throttling Azure DevOps: nothing lost", () => {
           `job served and everything removed in ${Date.now() - began} ms; nothing lost`,
       );
     } finally {
-      stop.abort();
-      await handle.done;
+      await stop();
       world.azdo.setThrottle(undefined);
     }
   });
