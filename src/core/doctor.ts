@@ -360,7 +360,7 @@ async function checkAzureDevOps(
         id: "azdo.pool",
         status: "fail",
         detail: error.message,
-        fix: `Create a self-hosted agent pool named "${agent.pool}" (Organization settings > Agent pools), or set the pool (--pool / AZP_POOL / azureDevOps.pool) to one that exists.`,
+        fix: `Create a self-hosted agent pool named "${agent.pool}" (Organization settings > Agent pools), or set the pool (--pool / AZP_POOL / azureDevOps.pool) to one that exists; if it exists but the PAT's owner cannot see it, give that user a role on it (the pool's Security tab).`,
       });
       skip("needs the pool", ["azdo.read", "azdo.manage"]);
       return {};

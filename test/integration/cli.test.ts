@@ -297,7 +297,10 @@ describe("anka-azdo", () => {
         const report = await failing([], baseEnv({ AZP_POOL: "NoSuchPool" }));
         const check = checkOf(report, "azdo.pool");
         assert.equal(check.status, "fail");
-        assert.match(check.detail, /"NoSuchPool" does not exist .*Pools there: Default, Anka/);
+        assert.match(
+          check.detail,
+          /"NoSuchPool" is unknown .*, or not visible to this PAT.*Pools this PAT can see: Default, Anka/,
+        );
         assert.match(check.fix ?? "", /Create a self-hosted agent pool named "NoSuchPool"/);
       });
 
