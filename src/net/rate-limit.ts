@@ -72,7 +72,7 @@ export function retryAfterMs(value: string | undefined, now: number = Date.now()
 /**
  * How long a polling loop should wait after a pass that saw `snapshot` (undefined: no rate-limit
  * headers in that pass, so the normal interval). Near the limit (remaining under a quarter of it),
- * delayed or refused, the loop waits until the window resets or the server's Retry-After, at least
+ * delayed, told to retry later or refused, the loop waits until the window resets or the server's Retry-After, at least
  * two and at most eight intervals: fewer calls let the usage drain (elastic-pool anchors §5).
  */
 export function rateLimitedDelay(
@@ -82,8 +82,10 @@ export function rateLimitedDelay(
 ): number {
   if (!snapshot) return intervalMs;
   const { remaining, limit } = snapshot;
+  // A Retry-After may come on a 200 while requests are being delayed (fact 27): it counts as low too.
   const low =
     snapshot.status === 429 ||
+    snapshot.retryAfterMs !== undefined ||
     (snapshot.delaySeconds ?? 0) > 0 ||
     (remaining !== undefined && limit !== undefined && remaining < limit / 4);
   if (!low) return intervalMs;

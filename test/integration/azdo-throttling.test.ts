@@ -162,6 +162,7 @@ describe("Retry-After and X-RateLimit-* headers", () => {
       6 * poll,
     );
     assert.equal(rateLimitedDelay(poll, { status: 429, retryAfterMs: 60_000 }, now), 8 * poll);
+    assert.equal(rateLimitedDelay(poll, { status: 200, retryAfterMs: 3_000 }, now), 4 * poll);
   });
 });
 
