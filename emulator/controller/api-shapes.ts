@@ -81,13 +81,13 @@ export interface InstanceObject {
   ts: string;
   cr_time: string;
   progress: number;
-  group_id: string;
+  group_id?: string;
   name?: string;
   external_id?: string;
   metadata?: Record<string, MetadataValue>;
   arch?: string;
   vlan: string;
-  usb_device: string;
+  usb_device?: string;
   startup_script?: StartupScriptResult;
 }
 

@@ -235,7 +235,7 @@ export class InstanceFleet {
   private becomeStarted(instance: Instance): void {
     const fault = this.deps.faults.takeInstanceError(instance.externalId);
     if (fault) {
-      this.enterError(instance, fault.message ?? DEFAULT_INSTANCE_ERROR);
+      this.enterError(instance, fault.message ?? DEFAULT_INSTANCE_ERROR, true);
       return;
     }
     this.leavePull(instance);
@@ -245,14 +245,19 @@ export class InstanceFleet {
 
   private fail(instance: Instance, message: string, failHandler: FailHandler): void {
     if (instance.vminfo) instance.vminfo.status = VM_STATUS_AFTER_SCRIPT_FAILURE[failHandler];
-    this.enterError(instance, message);
+    this.enterError(instance, message, failHandler === 2);
   }
 
-  /** The Error instance keeps its slot until deleted, and its vminfo since 1.49 (before, a reset one). */
-  private enterError(instance: Instance, message: string): void {
+  /**
+   * The Error instance keeps its slot until deleted. Before 1.49 its vminfo was reset when the VM
+   * failed (release notes 1.49.0), yet the 2022 recording of a script error with the VM kept alive
+   * still shows a full vminfo: so the reset is applied only where the VM itself is gone or broken
+   * (an instance error, or a failed script whose handler deletes the VM).
+   */
+  private enterError(instance: Instance, message: string, vmGone: boolean): void {
     this.leavePull(instance);
     instance.message = message;
-    instance.vminfoReset = !this.deps.behaviour.errorKeepsVmInfo;
+    instance.vminfoReset = vmGone && !this.deps.behaviour.errorKeepsVmInfo;
     this.setState(instance, "Error");
   }
 

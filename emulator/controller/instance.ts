@@ -43,18 +43,17 @@ export const isGoingAway = (state: InstanceState) => state === "Terminating" || 
 
 /**
  * Reference §4.1 omission rule: "All fields but vmid, group_id, instance_state, anka_registry, ts,
- * cr_time, progress, vlan, usb_device are omitted if empty."
+ * cr_time, progress, vlan, usb_device are omitted if empty." Every recorded answer (2019, 2022,
+ * 1.41, 1.44) omits an empty group_id and usb_device all the same: the recordings win.
  */
 const ALWAYS_SHOWN: ReadonlySet<string> = new Set([
   "vmid",
-  "group_id",
   "instance_state",
   "anka_registry",
   "ts",
   "cr_time",
   "progress",
   "vlan",
-  "usb_device",
 ]);
 
 export function instanceView(instance: Instance, ankaRegistry: string): InstanceObject {
