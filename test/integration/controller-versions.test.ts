@@ -60,7 +60,10 @@ for (const version of [DEFAULT_CONTROLLER_VERSION, OLDER_CONTROLLER_VERSION]) {
       world = await startWorld({
         controllerVersion: version,
         // A pull long enough for the 100 ms polls to see it.
-        controller: { now: () => Date.now() + clockOffsetMs, timing: { pullMs: 1500, pullSteps: 3 } },
+        controller: {
+          now: () => Date.now() + clockOffsetMs,
+          timing: { pullMs: 1500, pullSteps: 3, terminatedRetentionMs: 3000 },
+        },
         azdo: { offlineAfterMs: 10_000 },
       });
       home = mkdtempSync(path.join(tmpdir(), "anka-versions-"));
@@ -170,6 +173,18 @@ for (const version of [DEFAULT_CONTROLLER_VERSION, OLDER_CONTROLLER_VERSION]) {
       assert.equal(run.result, "Failed", run.stdout);
       assert.match(run.resultMessage, /was not Started within .*last state: Scheduling/);
       assert.doesNotMatch(run.stdout, /Could not terminate/);
+      // The rollback saw it Terminating without a VM and stopped waiting: it will never be Terminated.
+      const instanceId = world.controller.requests.find(
+        (r) =>
+          r.method === "DELETE" &&
+          run.stdout.includes(`Rolling back: terminating instance ${(r.body as { id: string }).id}`),
+      );
+      assert.ok(instanceId, run.stdout);
+      const deletedAt = world.controller.requests.indexOf(instanceId);
+      const pollsAfter = world.controller.requests
+        .slice(deletedAt)
+        .filter((r) => r.method === "GET" && r.query.id === (instanceId.body as { id: string }).id);
+      assert.equal(pollsAfter.length, 1, "one look after the DELETE");
       const states = new Set<string>();
       await until("the instance vanished", () => {
         const instance = world.controller.instances().find((i) => i.external_id === "v-3");
