@@ -301,6 +301,26 @@ async function startOne(emu: ControllerEmulator, request: Json): Promise<string>
   return (json.body as string[])[0] as string;
 }
 
+/**
+ * An instance whose monitored startup script exited 127 after a pull, its VM kept alive (fail
+ * handler 1), as GitHub Actions' integration starts them in the recording.
+ */
+async function scriptErrorInstance(options: ControllerEmulatorOptions = {}): Promise<Json> {
+  const stderr = "sh: line 1: x: command not found\n";
+  const emu = await emulator({
+    ...options,
+    scriptRunner: async () => ({ return_code: 127, did_timeout: false, stdout: "", stderr }),
+  });
+  const id = await startOne(emu, {
+    vmid: SEQUOIA,
+    external_id: "f3015250",
+    startup_script: Buffer.from("x").toString("base64"),
+    script_monitoring: true,
+    script_fail_handler: 1,
+  });
+  return (await until(emu, id, state("Error"))).at(-1) as Json;
+}
+
 const emulators: ControllerEmulator[] = [];
 async function emulator(options: ControllerEmulatorOptions = {}) {
   const emu = await startControllerEmulator({
@@ -349,22 +369,7 @@ describe("the emulator answers like the recordings", { concurrency: true }, () =
   });
 
   test("script error: the recorded instance keys, exit code and message; vminfo as 1.41+ shows it", async () => {
-    const emu = await emulator({
-      scriptRunner: async () => ({
-        return_code: 127,
-        did_timeout: false,
-        stdout: "",
-        stderr: "sh: line 1: x: command not found\n",
-      }),
-    });
-    const id = await startOne(emu, {
-      vmid: SEQUOIA,
-      external_id: "f3015250",
-      startup_script: Buffer.from("x").toString("base64"),
-      script_monitoring: true,
-      script_fail_handler: 1,
-    });
-    const failed = (await until(emu, id, state("Error"))).at(-1) as Json;
+    const failed = await scriptErrorInstance();
     const recorded = recordedJson("list-vm-single-startup-script-error.json").body as Json;
     assert.deepEqual(keyDifference(failed, recorded), { onlyEmulator: [], onlyRecorded: [] });
     assert.equal(failed.message, recorded.message);
@@ -482,17 +487,7 @@ describe(
     });
 
     test("a script error keeps progress 1 after the pull, as the 2022 recording", async () => {
-      const emu = await emulator({
-        controllerVersion: OLDER_CONTROLLER_VERSION,
-        scriptRunner: async () => ({ return_code: 127, did_timeout: false, stdout: "", stderr: "nope\n" }),
-      });
-      const id = await startOne(emu, {
-        vmid: SEQUOIA,
-        startup_script: Buffer.from("x").toString("base64"),
-        script_monitoring: true,
-        script_fail_handler: 1,
-      });
-      const failed = (await until(emu, id, state("Error"))).at(-1) as Json;
+      const failed = await scriptErrorInstance({ controllerVersion: OLDER_CONTROLLER_VERSION });
       const recorded = recordedJson("list-vm-single-startup-script-error.json").body as Json;
       assert.equal(failed.progress, recorded.progress);
       assert.equal((failed.vminfo as Json).status, (recorded.vminfo as Json).status, "the VM was kept alive");

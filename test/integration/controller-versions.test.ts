@@ -221,6 +221,20 @@ for (const version of [DEFAULT_CONTROLLER_VERSION, OLDER_CONTROLLER_VERSION]) {
       );
     }
 
+    const cliStart = (identifier: string) =>
+      cli([
+        "start",
+        "--json",
+        "--template",
+        "sonoma-14",
+        "--tag",
+        "base",
+        "--agent-identifier",
+        identifier,
+        "--poll-interval",
+        "100ms",
+      ]);
+
     test("CLI: doctor shows the version; start, list, terminate; an old leftover goes with cleanup", async () => {
       const [doctor, human] = await Promise.all([cli(["doctor", "--json"]), cli(["doctor"])]);
       const report = JSON.parse(doctor.stdout) as DoctorReport;
@@ -230,18 +244,7 @@ for (const version of [DEFAULT_CONTROLLER_VERSION, OLDER_CONTROLLER_VERSION]) {
       );
       assert.match(human.stdout, new RegExp(`Controller ${world.controller.url} \\(version ${version}-`));
 
-      const started = await cli([
-        "start",
-        "--json",
-        "--template",
-        "sonoma-14",
-        "--tag",
-        "base",
-        "--agent-identifier",
-        "v-cli",
-        "--poll-interval",
-        "100ms",
-      ]);
+      const started = await cliStart("v-cli");
       assert.equal(started.code, 0, started.stderr);
       const result = JSON.parse(started.stdout) as StartOutput;
       assert.match(result.nodeId, nodeIdForm);
@@ -252,18 +255,7 @@ for (const version of [DEFAULT_CONTROLLER_VERSION, OLDER_CONTROLLER_VERSION]) {
       assert.match(terminated.stdout, new RegExp(`Terminated ${result.instanceId}`));
 
       clockOffsetMs = -3 * 3_600_000;
-      const old = await cli([
-        "start",
-        "--json",
-        "--template",
-        "sonoma-14",
-        "--tag",
-        "base",
-        "--agent-identifier",
-        "v-old",
-        "--poll-interval",
-        "100ms",
-      ]);
+      const old = await cliStart("v-old");
       clockOffsetMs = 0;
       assert.equal(old.code, 0, old.stderr);
       const job = world.azdo.queueJob(POOL, ["ANKA_AGENT_IDENTIFIER -equals v-old"], { durationMs: 50 });
