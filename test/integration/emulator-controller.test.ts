@@ -444,6 +444,8 @@ describe("POST /api/v1/vm validation", { concurrency: true }, () => {
       startup_script: `${encoded.slice(0, 5)}\r\n${encoded.slice(5)}`,
     });
     await observe(emu, id, hasState("Started"));
+    // Unmonitored, the script runs once the network is up: after Started.
+    await waitUntil(() => scripts.length > 0);
     assert.deepEqual(scripts, ["echo 'hello'\n"]);
   });
 });
