@@ -321,3 +321,45 @@ for (const version of [DEFAULT_CONTROLLER_VERSION, OLDER_CONTROLLER_VERSION]) {
     });
   });
 }
+
+describe("npm run emulator -- --controller-version", () => {
+  const MAIN = path.join(ROOT, "emulator", "controller", "main.ts");
+  const launch = (args: string[]) =>
+    spawn(process.execPath, ["--import", "tsx", MAIN, "--port", "0", "--timing", "fast", ...args], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+
+  test("serves the chosen release: status version, EC2 node ids", async () => {
+    const child = launch(["--controller-version", OLDER_CONTROLLER_VERSION]);
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (chunk: Buffer) => {
+          out += chunk.toString();
+          const match = /listening on (\S+) \(timing: fast, controller 1\.44\.0\)/.exec(out);
+          if (match?.[1]) resolve(match[1]);
+        });
+        child.on("close", (code) => reject(new Error(`exited ${code}: ${out}`)));
+      });
+      const status = (await (await fetch(`${url}/api/v1/status`)).json()) as { body: { version: string } };
+      assert.match(status.body.version, /^1\.44\.0-[0-9a-f]{8}$/);
+      const nodes = (await (await fetch(`${url}/api/v1/node`)).json()) as { body: { node_id: string }[] };
+      assert.ok(nodes.body.every((node) => EC2_ID.test(node.node_id)));
+    } finally {
+      child.kill("SIGTERM");
+    }
+  });
+
+  test("a version that is not a release is refused with the expected form", async () => {
+    const child = launch(["--controller-version", "latest"]);
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    assert.equal(code, 2);
+    assert.match(
+      stderr,
+      /controllerVersion: expected a controller release such as 1\.50\.1 or 1\.44\.0, got "latest"/,
+    );
+  });
+});
