@@ -23,6 +23,8 @@ export interface WorldOptions {
   readOnlyPats?: string[];
   pool?: string;
   shell?: "dash" | "bash-posix";
+  /** The controller release the controller emulator behaves like (its `controllerVersion`). */
+  controllerVersion?: string;
   controller?: ControllerEmulatorOptions;
   azdo?: AzureDevOpsEmulatorOptions;
 }
@@ -53,7 +55,11 @@ export async function startWorld(options: WorldOptions): Promise<World> {
     // The stand-in agent refuses root like the real one; CI runs as root.
     env: { AGENT_ALLOW_RUNASROOT: "1" },
   });
-  const controller = await startControllerEmulator({ scriptRunner: sandbox, ...options.controller });
+  const controller = await startControllerEmulator({
+    scriptRunner: sandbox,
+    controllerVersion: options.controllerVersion,
+    ...options.controller,
+  });
   const azdo = await startAzureDevOpsEmulator({
     pools: [
       { id: 1, name: "Default" },

@@ -65,7 +65,8 @@ export function nodeView(
     free_disk_space: Math.max(0, config.disk_size - diskUsage),
     anka_disk_usage: diskUsage,
     last_updated: now,
-    timestamp: now,
+    // anka-controller-2026 §4: a node's timestamp is epoch seconds, unlike vminfo.timestamp.
+    timestamp: Math.floor(nowMs / 1000),
     agent_version: seed.controller.version,
   };
 }

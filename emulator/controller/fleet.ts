@@ -1,6 +1,7 @@
 // Drives every instance through the controller's timeline (reference §5, startup-scripts A1-A2):
-//   Scheduling (no vminfo) -> [Pulling, progress 0..1 -> Scheduling] -> vminfo (ip "" then set)
-//   -> startup script -> Started | Error;  DELETE at any time -> Terminating -> Terminated -> gone.
+//   Scheduling (no vminfo) -> [Pulling, progress 0..1 -> Scheduling (>= 1.50) or still Pulling (older)]
+//   -> vminfo (ip "" then set) -> startup script -> Started | Error;
+//   DELETE -> Terminating -> Terminated -> gone, or, before the VM started, Terminating -> gone.
 import { randomUUID } from "node:crypto";
 import type { InstanceObject, InstanceState, MetadataValue, VmInfo } from "./api-shapes.ts";
 import type { FaultBook } from "./faults.ts";
@@ -12,6 +13,7 @@ import type { EmulatorSeed } from "./seed.ts";
 import type { FailHandler, StartRequest } from "./start-request.ts";
 import { runStartupScript } from "./startup-script.ts";
 import type { ScriptRunner, Timing } from "./types.ts";
+import type { ControllerBehaviour } from "./versions.ts";
 
 export interface FleetDependencies {
   seed: EmulatorSeed;
@@ -20,6 +22,7 @@ export interface FleetDependencies {
   faults: FaultBook;
   scriptRunner: ScriptRunner;
   nowMs: () => number;
+  behaviour: ControllerBehaviour;
 }
 
 export interface InstanceUpdate {
@@ -99,6 +102,9 @@ export class InstanceFleet {
     const instance = this.instances.get(id);
     if (!instance) return false;
     if (isGoingAway(instance.state)) return true;
+    // anka-controller-2026 §3.3 (monitoring docs, 2023): "There is no Terminated state for an Instance
+    // that hasn't started." Silent on Pulling: it has not started either, so it is treated the same.
+    instance.neverStarted = instance.state === "Scheduling" || instance.state === "Pulling";
     this.cancelPhases(instance);
     this.scheduler.withdraw(instance);
     this.setState(instance, "Terminating");
@@ -170,9 +176,12 @@ export class InstanceFleet {
       }
       this.scheduler.cacheTemplate(node, instance.templateId, instance.tag);
       this.deps.registry.recordPull(instance.request.resolved.version);
-      instance.progress = 0;
-      // reference §5: since controller 1.50 an instance shows Scheduling again after Pulling until it has started.
-      this.setState(instance, "Scheduling");
+      // reference §5: since controller 1.50 an instance shows Scheduling again after Pulling until it
+      // has started; before, it stayed Pulling, its progress at 1.
+      if (this.deps.behaviour.schedulingAfterPull) {
+        instance.progress = 0;
+        this.setState(instance, "Scheduling");
+      } else instance.progress = 1;
       this.boot(instance);
     };
     this.after(instance, stepMs, () => advance(1));
@@ -190,7 +199,10 @@ export class InstanceFleet {
   }
 
   private networkUp(instance: Instance): void {
-    if (instance.vminfo) instance.vminfo.ip = this.nextIp();
+    if (instance.vminfo) {
+      instance.vminfo.ip = this.nextIp();
+      instance.vminfo.timestamp = rfc3339Nano(this.deps.nowMs());
+    }
     if (instance.request.script?.condition === 0) this.runScript(instance);
   }
 
@@ -223,22 +235,39 @@ export class InstanceFleet {
   private becomeStarted(instance: Instance): void {
     const fault = this.deps.faults.takeInstanceError(instance.externalId);
     if (fault) {
-      instance.message = fault.message ?? DEFAULT_INSTANCE_ERROR;
-      this.setState(instance, "Error");
+      this.enterError(instance, fault.message ?? DEFAULT_INSTANCE_ERROR, true);
       return;
     }
+    this.leavePull(instance);
+    instance.message = this.deps.behaviour.startedMessage;
     this.setState(instance, "Started");
   }
 
-  /** The Error instance keeps its vminfo (controller 1.49) and its slot until deleted. */
   private fail(instance: Instance, message: string, failHandler: FailHandler): void {
-    instance.message = message;
     if (instance.vminfo) instance.vminfo.status = VM_STATUS_AFTER_SCRIPT_FAILURE[failHandler];
+    this.enterError(instance, message, failHandler === 2);
+  }
+
+  /**
+   * The Error instance keeps its slot until deleted. Before 1.49 its vminfo was reset when the VM
+   * failed (release notes 1.49.0), yet the 2022 recording of a script error with the VM kept alive
+   * still shows a full vminfo: so the reset is applied only where the VM itself is gone or broken
+   * (an instance error, or a failed script whose handler deletes the VM).
+   */
+  private enterError(instance: Instance, message: string, vmGone: boolean): void {
+    this.leavePull(instance);
+    instance.message = message;
+    instance.vminfoReset = vmGone && !this.deps.behaviour.errorKeepsVmInfo;
     this.setState(instance, "Error");
   }
 
+  /** Older controllers leave `progress` at 1 after a pull (see ControllerBehaviour.progressResetAfterPull). */
+  private leavePull(instance: Instance): void {
+    if (this.deps.behaviour.progressResetAfterPull) instance.progress = 0;
+  }
+
   private finishTermination(instance: Instance): void {
-    this.setState(instance, "Terminated");
+    if (!instance.neverStarted) this.setState(instance, "Terminated");
     // As the recorded Terminated fixture shows: no vminfo, node_id or script result, progress 0.
     instance.vminfo = undefined;
     instance.startupScript = undefined;
@@ -249,7 +278,8 @@ export class InstanceFleet {
       instance.node = undefined;
       this.dispatch();
     }
-    // reference §4.3: terminated instances stay listed for ANKA_INSTANCE_TIME_OUT, then vanish.
+    // reference §4.3: terminated instances stay listed for ANKA_INSTANCE_TIME_OUT, then vanish; so do
+    // never-started ones, still Terminating ("for 1 minute until they disappear", the default time-out).
     const timer = setTimeout(() => {
       this.retentionTimers.delete(timer);
       this.instances.delete(instance.id);
@@ -287,10 +317,11 @@ export class InstanceFleet {
     const { template, version } = instance.request.resolved;
     const { vcpu, vramMb } = instance.request;
     const hostIp = node.seed.ip_address;
+    const now = this.deps.nowMs();
     return {
       uuid: randomUUID(),
       // Like mgmtManaged-monterey-1666889320540357000 in the fixtures: template name and a nanosecond stamp.
-      name: `mgmtManaged-${template.name}-${Math.floor(this.deps.nowMs() * 1000)}000`,
+      name: `mgmtManaged-${template.name}-${Math.floor(now * 1000)}000`,
       cpu_cores: vcpu ?? version.cpu_cores,
       ram: vramMb === undefined ? version.ram : formatRam(vramMb),
       status: "running",
@@ -302,6 +333,10 @@ export class InstanceFleet {
       creation_date: version.creation_date,
       stop_date: ZERO_TIME,
       version: "",
+      // The templates of the samples forward SSH; host ports count up from 10000 on each node.
+      port_forwarding: [{ guest_port: 22, host_port: 10000 + node.heldSlots, protocol: "tcp", name: "ssh" }],
+      start_date: `${new Date(now).toISOString().slice(0, 19)}Z`,
+      timestamp: rfc3339Nano(now),
     };
   }
 

@@ -16,6 +16,7 @@ import { succeedSilently } from "./startup-script.ts";
 import { FAST_TIMING } from "./timing.ts";
 import type { TapSession } from "./tap.ts";
 import type { ControllerEmulatorOptions, FaultRule, RecordedRequest } from "./types.ts";
+import { controllerBehaviour, statusVersion, withEc2NodeIds } from "./versions.ts";
 
 export type * from "./api-shapes.ts";
 export type * from "./seed.ts";
@@ -24,6 +25,8 @@ export type * from "./types.ts";
 export { HTTP_FAULT_KINDS, STATE_FAULT_KINDS } from "./types.ts";
 export { DEMO_TIMING, FAST_TIMING } from "./timing.ts";
 export { loadDefaultSeed, parseSeed } from "./seed.ts";
+export { DEFAULT_CONTROLLER_VERSION, OLDER_CONTROLLER_VERSION, controllerBehaviour } from "./versions.ts";
+export type { ControllerBehaviour } from "./versions.ts";
 
 /** An instance as GET /api/v1/vm?id= shows it. */
 export type EmulatedInstanceView = InstanceObject;
@@ -50,6 +53,10 @@ export async function startControllerEmulator(
 ): Promise<ControllerEmulator> {
   // The emulator mutates its seed (pulls, last_pull): never the caller's copy.
   const seed = structuredClone(options.seed ?? loadDefaultSeed());
+  // The option wins; otherwise the seed's status version (a seed file is the emulator's config file).
+  const behaviour = controllerBehaviour(options.controllerVersion ?? seed.controller.version.split("-")[0]);
+  seed.controller.version = statusVersion(behaviour, seed.controller.version);
+  if (behaviour.ec2NodeIds) seed.nodes = withEc2NodeIds(seed.nodes);
   const nowMs = options.now ?? Date.now;
   const faults = new FaultBook();
   for (const rule of options.faults ?? []) faults.add(rule);
@@ -61,6 +68,7 @@ export async function startControllerEmulator(
     faults,
     scriptRunner: options.scriptRunner ?? succeedSilently,
     nowMs,
+    behaviour,
   });
   const requests: RecordedRequest[] = [];
   // Credentials expire in real time: options.now drives displayed timestamps only.

@@ -4,6 +4,7 @@ import type {
   InstanceObject,
   InstanceState,
   MetadataValue,
+  ResetVmInfo,
   StartupScriptResult,
   VmInfo,
 } from "./api-shapes.ts";
@@ -22,6 +23,10 @@ export interface Instance extends Placement {
   /** The node holding this instance's slot; the API shows node_id only once vminfo exists. */
   node?: NodeState;
   vminfo?: VmInfo;
+  /** Errored on a controller before 1.49: the API shows a reset vminfo (the VM itself is unchanged). */
+  vminfoReset?: boolean;
+  /** Deleted before it started: stays Terminating, then vanishes without ever being Terminated. */
+  neverStarted?: boolean;
   startupScript?: StartupScriptResult;
   name?: string;
   externalId?: string;
@@ -38,18 +43,17 @@ export const isGoingAway = (state: InstanceState) => state === "Terminating" || 
 
 /**
  * Reference §4.1 omission rule: "All fields but vmid, group_id, instance_state, anka_registry, ts,
- * cr_time, progress, vlan, usb_device are omitted if empty."
+ * cr_time, progress, vlan, usb_device are omitted if empty." Every recorded answer (2019, 2022,
+ * 1.41, 1.44) omits an empty group_id and usb_device all the same: the recordings win.
  */
 const ALWAYS_SHOWN: ReadonlySet<string> = new Set([
   "vmid",
-  "group_id",
   "instance_state",
   "anka_registry",
   "ts",
   "cr_time",
   "progress",
   "vlan",
-  "usb_device",
 ]);
 
 export function instanceView(instance: Instance, ankaRegistry: string): InstanceObject {
@@ -63,7 +67,7 @@ export function instanceView(instance: Instance, ankaRegistry: string): Instance
     vmid: template.id,
     tag: version.tag,
     version: instance.request.requestedVersion,
-    vminfo: instance.vminfo,
+    vminfo: instance.vminfo && instance.vminfoReset ? resetView(instance.vminfo) : instance.vminfo,
     node_id: instance.vminfo?.node_id,
     inflight_reqid: instance.inflightReqId,
     ts: instance.ts,
@@ -80,6 +84,17 @@ export function instanceView(instance: Instance, ankaRegistry: string): Instance
   };
   const shown = Object.entries(view).filter(([key, value]) => ALWAYS_SHOWN.has(key) || !isEmpty(value));
   return structuredClone(Object.fromEntries(shown)) as InstanceObject;
+}
+
+function resetView(vminfo: VmInfo): ResetVmInfo {
+  return {
+    uuid: vminfo.uuid,
+    status: "deleted",
+    node_id: vminfo.node_id,
+    port_forwarding: null,
+    stop_date: vminfo.stop_date,
+    timestamp: vminfo.timestamp,
+  };
 }
 
 /** Reference §4.2: name and external_id are repeated at the wrapper level, null when unset. */

@@ -1,5 +1,6 @@
 // Runs the controller emulator by hand:
 //   npm run emulator -- --port 8090 [--host 127.0.0.1] [--templates <file>] [--timing fast|demo]
+//                       [--controller-version 1.50.1|1.44.0]   the release to behave like (versions.ts)
 // --templates takes a whole seed file or a JSON array of templates (the default seed supplies the rest).
 // Authentication and TLS (reference §7), like the controller's settings:
 //   --root-token <token>     ANKA_ENABLE_AUTH + ANKA_ROOT_TOKEN (or set ANKA_ROOT_TOKEN in the environment)
@@ -9,7 +10,13 @@
 //   --client-certificates    certificate authentication (needs --tls-ca)
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { DEMO_TIMING, FAST_TIMING, parseSeed, startControllerEmulator } from "./index.ts";
+import {
+  DEMO_TIMING,
+  FAST_TIMING,
+  controllerBehaviour,
+  parseSeed,
+  startControllerEmulator,
+} from "./index.ts";
 
 const TIMINGS = { fast: FAST_TIMING, demo: DEMO_TIMING };
 
@@ -19,6 +26,7 @@ const { values } = parseArgs({
     port: { type: "string", default: "8090" },
     templates: { type: "string" },
     timing: { type: "string", default: "demo" },
+    "controller-version": { type: "string" },
     "root-token": { type: "string" },
     "api-keys": { type: "boolean", default: false },
     "session-ttl": { type: "string" },
@@ -62,10 +70,19 @@ const tls =
       }
     : undefined;
 
-const emulator = await startControllerEmulator({ host: values.host, port, timing, seed, auth, tls }).catch(
-  (error: Error) => fail(error.message),
+const controllerVersion = values["controller-version"];
+const emulator = await startControllerEmulator({
+  host: values.host,
+  port,
+  timing,
+  seed,
+  auth,
+  tls,
+  controllerVersion,
+}).catch((error: Error) => fail(error.message));
+console.log(
+  `Anka controller emulator listening on ${emulator.url} (timing: ${values.timing}, controller ${controllerBehaviour(controllerVersion).version})`,
 );
-console.log(`Anka controller emulator listening on ${emulator.url} (timing: ${values.timing})`);
 console.log(`Admin: ${emulator.url}/_emulator/requests, /_emulator/instances, /_emulator/faults`);
 if (auth) {
   const methods = ["root token", auth.apiKeys && "UAK", auth.clientCertificates && "client certificate"];

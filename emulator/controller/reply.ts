@@ -17,12 +17,19 @@ export function textReply(status: number, text: string, contentType = "text/plai
   return { status, contentType, body: text };
 }
 
-/** Reference §1: `body` is omitted on terminate/update success, so `undefined` leaves it out. */
+/**
+ * Reference §1: `body` is omitted on terminate/update success, so `undefined` leaves it out. The
+ * recorded 200 of /api/v1/status carries `cache-control: no-store` (anka-controller-2026 §1.4);
+ * the 401 beside it does not.
+ */
 export function okEnvelope(body?: unknown): Reply {
-  return jsonReply(
-    200,
-    body === undefined ? { status: "OK", message: "" } : { status: "OK", message: "", body },
-  );
+  return {
+    ...jsonReply(
+      200,
+      body === undefined ? { status: "OK", message: "" } : { status: "OK", message: "", body },
+    ),
+    headers: { "Cache-Control": "no-store" },
+  };
 }
 
 export function failEnvelope(status: number, message: string): Reply {

@@ -151,4 +151,10 @@ export interface ControllerEmulatorOptions {
   auth?: EmulatorAuthOptions;
   /** Serve HTTPS with this certificate; required for `auth.clientCertificates`. */
   tls?: EmulatorTlsOptions;
+  /**
+   * The controller release to behave like, e.g. "1.50.1" (default) or "1.44.0": see versions.ts
+   * for what changes (Pulling then Scheduling, errored vminfo, progress, messages, node ids).
+   * Without it, the seed's `controller.version` decides.
+   */
+  controllerVersion?: string;
 }

@@ -32,6 +32,18 @@ export function classifyState(state: InstanceState): StateClass {
   return "pending";
 }
 
+/**
+ * Whether nothing of the instance can run any more: Terminated, or Terminating without a VM. An
+ * instance deleted before it started never becomes Terminated: it stays Terminating (for the
+ * controller's ANKA_INSTANCE_TIME_OUT, 1 min by default) and then vanishes (Veertu's monitoring
+ * docs, 2023); without vminfo it never had a VM that could still run a startup script.
+ */
+export function isTerminationComplete(instance: Instance): boolean {
+  return (
+    instance.state === "Terminated" || (instance.state === "Terminating" && instance.vminfo === undefined)
+  );
+}
+
 export interface PortForwarding {
   guestPort: number;
   hostPort?: number;

@@ -57,6 +57,8 @@ export interface DoctorReport {
   pool: string;
   /** Controller authentication in use ("none", "root token", ...). */
   authMethod?: string;
+  /** As GET /api/v1/status shows it, e.g. "1.50.1-4e3c2d9a"; absent when the status could not be read. */
+  controllerVersion?: string;
   checks: CheckResult[];
 }
 
@@ -107,7 +109,7 @@ export async function diagnose(
   report.authMethod = connection.authMethod;
   try {
     const [controller, azdo] = await Promise.all([
-      checkController(connection, config, options, add),
+      checkController(connection, config, options, add, (version) => (report.controllerVersion = version)),
       checkAzureDevOps(connection, add, options.probeAgentId ?? PROBE_AGENT_ID),
     ]);
     await checkAgentPackage(connection, controller.templates, azdo, options, add);
@@ -159,6 +161,7 @@ async function checkController(
   config: ConnectionConfig,
   options: DoctorOptions,
   add: Add,
+  noteVersion: (version: string | undefined) => void,
 ): Promise<ControllerFindings> {
   const url = connection.anka.url;
   const https = url.startsWith("https:");
@@ -244,6 +247,7 @@ async function checkController(
     skipRest("needs the controller", ["controller.tls", "controller.auth", "controller.templates"]);
     return {};
   }
+  noteVersion(status.version);
   add({
     id: "controller.reachable",
     status: "pass",

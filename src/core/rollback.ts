@@ -1,4 +1,4 @@
-import { isNotFound, type AnkaClient } from "../anka/index.ts";
+import { isNotFound, isTerminationComplete, type AnkaClient } from "../anka/index.ts";
 import type { AzureDevOpsClient, AgentPool } from "../azdo/index.ts";
 import type { Logger } from "./ports.ts";
 
@@ -62,11 +62,11 @@ export async function rollBack(
     log.warn(`Could not remove agent ${target.agentName}: ${(agent.reason as Error).message}`);
 }
 
-/** Until the instance is Terminated or gone (its startup script can no longer run), or the deadline. */
+/** Until the instance's startup script can no longer run (see isTerminationComplete) or it is gone, or the deadline. */
 async function untilDown(instanceId: string, anka: AnkaClient, deadline: number): Promise<void> {
   while (Date.now() < deadline) {
     try {
-      if ((await anka.getInstance(instanceId)).state === "Terminated") return;
+      if (isTerminationComplete(await anka.getInstance(instanceId))) return;
     } catch {
       return; // gone (not found), or the controller is failing: the last look goes ahead anyway
     }

@@ -58,7 +58,7 @@ const MARKS: Record<CheckResult["status"], (colors: Colors) => string> = {
 
 export function renderDoctor(report: DoctorReport, colors: Colors): string[] {
   const lines = [
-    `Controller ${report.controllerUrl} (authentication: ${report.authMethod ?? "?"})`,
+    `Controller ${report.controllerUrl} (${report.controllerVersion ? `version ${report.controllerVersion}, ` : ""}authentication: ${report.authMethod ?? "?"})`,
     `Azure DevOps ${report.azureDevOpsUrl}, pool "${report.pool}"`,
     "",
   ];

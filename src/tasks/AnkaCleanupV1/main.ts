@@ -2,6 +2,7 @@ import * as path from "node:path";
 import * as tl from "azure-pipelines-task-lib/task.js";
 import { findLeftovers, formatAge, removeLeftovers } from "../../core/index.ts";
 import { openServiceConnection } from "../common/connection.ts";
+import { debugControllerVersion } from "../common/controller-version.ts";
 import { boolInput, minutesInput, runCleanupTask, taskLogger } from "../common/run-task.ts";
 
 /**
@@ -13,6 +14,7 @@ void runCleanupTask(async () => {
   tl.setResourcePath(path.join(__dirname, "task.json"));
   const connection = openServiceConnection(tl.getInputRequired("ankaConnection"), taskLogger);
   try {
+    await debugControllerVersion(connection.anka);
     const olderThanMs = minutesInput("olderThanMinutes", 120);
     const dryRun = boolInput("dryRun", false);
     const leftovers = await findLeftovers(

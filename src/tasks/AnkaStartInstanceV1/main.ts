@@ -2,6 +2,7 @@ import * as path from "node:path";
 import * as tl from "azure-pipelines-task-lib/task.js";
 import { startInstance } from "../../core/index.ts";
 import { maskSecret, openServiceConnection } from "../common/connection.ts";
+import { debugControllerVersion } from "../common/controller-version.ts";
 import {
   boolInput,
   intInput,
@@ -16,6 +17,7 @@ void runTask(async (signal) => {
   tl.setResourcePath(path.join(__dirname, "task.json"));
   const connection = openServiceConnection(tl.getInputRequired("ankaConnection"), taskLogger);
   try {
+    await debugControllerVersion(connection.anka);
     const agentIdentifier =
       tl.getInput("agentIdentifier", false)?.trim() || tl.getVariable("Build.BuildId") || "";
     const result = await startInstance(

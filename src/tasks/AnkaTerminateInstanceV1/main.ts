@@ -2,6 +2,7 @@ import * as path from "node:path";
 import * as tl from "azure-pipelines-task-lib/task.js";
 import { terminateInstance } from "../../core/index.ts";
 import { openServiceConnection } from "../common/connection.ts";
+import { debugControllerVersion } from "../common/controller-version.ts";
 import { boolInput, runCleanupTask, taskLogger } from "../common/run-task.ts";
 
 /** AnkaTerminateInstance@1: idempotent; meant for `condition: always()` (contract §4). */
@@ -9,6 +10,7 @@ void runCleanupTask(async () => {
   tl.setResourcePath(path.join(__dirname, "task.json"));
   const connection = openServiceConnection(tl.getInputRequired("ankaConnection"), taskLogger);
   try {
+    await debugControllerVersion(connection.anka);
     const result = await terminateInstance(
       {
         agentIdentifier:
