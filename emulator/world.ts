@@ -8,7 +8,7 @@ import {
   type ControllerEmulator,
   type ControllerEmulatorOptions,
 } from "./controller/index.ts";
-import { sandboxScriptRunner, type SandboxScriptRunner, type ShellName } from "./sandbox/index.ts";
+import { sandboxScriptRunner, type SandboxScriptRunner } from "./sandbox/index.ts";
 import type { EndpointFixture } from "./task-host.ts";
 
 /**
@@ -22,7 +22,7 @@ export interface WorldOptions {
   /** Extra PATs that may only read. */
   readOnlyPats?: string[];
   pool?: string;
-  shell?: ShellName;
+  shell?: "dash" | "bash-posix";
   controller?: ControllerEmulatorOptions;
   azdo?: AzureDevOpsEmulatorOptions;
 }
