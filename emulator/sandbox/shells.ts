@@ -6,7 +6,6 @@ import { spawnSync } from "node:child_process";
 export type ShellName = "dash" | "bash-posix" | "posh" | "mksh" | "yash-posix" | "busybox-sh" | "zsh-sh";
 
 export interface PosixShell {
-  name: ShellName;
   /** The shell as a command line, without a script: `sh -c`, and a script on stdin, come after it. */
   command: readonly string[];
   /** Arguments after `command` that make it read the script from stdin. */
@@ -18,36 +17,32 @@ export interface PosixShell {
 }
 
 export const POSIX_SHELLS: Readonly<Record<ShellName, PosixShell>> = {
-  dash: { name: "dash", command: ["dash"], stdinArgs: ["-s"], debianPackage: "dash", env: {} },
+  dash: { command: ["dash"], stdinArgs: ["-s"], debianPackage: "dash", env: {} },
   "bash-posix": {
-    name: "bash-posix",
     command: ["bash", "--posix"],
     stdinArgs: ["-s"],
     debianPackage: "bash",
     env: {},
   },
   // posh takes no -s: with no operand it reads stdin, as every shell does.
-  posh: { name: "posh", command: ["posh"], stdinArgs: [], debianPackage: "posh", env: {} },
-  mksh: { name: "mksh", command: ["mksh"], stdinArgs: ["-s"], debianPackage: "mksh", env: {} },
+  posh: { command: ["posh"], stdinArgs: [], debianPackage: "posh", env: {} },
+  mksh: { command: ["mksh"], stdinArgs: ["-s"], debianPackage: "mksh", env: {} },
   // yash decodes its input and its variables in the locale's encoding. glibc's C locale is ASCII:
   // there yash refuses any byte above 127 and makes non-ASCII command output empty, so UTF-8
-  // values need a UTF-8 locale. (macOS's C locale passes such bytes, and macOS's sh is never yash.)
+  // values need a UTF-8 locale. (macOS's sh is never yash.)
   "yash-posix": {
-    name: "yash-posix",
     command: ["yash", "--posix"],
     stdinArgs: ["-s"],
     debianPackage: "yash",
     env: { LC_CTYPE: "C.UTF-8" },
   },
   "busybox-sh": {
-    name: "busybox-sh",
     command: ["busybox", "sh"],
     stdinArgs: ["-s"],
     debianPackage: "busybox",
     env: {},
   },
   "zsh-sh": {
-    name: "zsh-sh",
     command: ["zsh", "--emulate", "sh"],
     stdinArgs: ["-s"],
     debianPackage: "zsh",
