@@ -1,5 +1,6 @@
 // Runs a startup script for real, as the Anka node does with `anka run <vm> sh`
-// (anka-controller-api.md §8): the script on the stdin of a POSIX shell, as the VM's logged-in user
+// (anka-controller-api.md §8): the script on the stdin of a POSIX shell (one of shells.ts, which is
+// also the `sh` the script finds on its PATH, as on macOS), as the VM's logged-in user
 // (`anka`), no profile, PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin, in a per-VM folder acting as
 // its HOME. The shell leads its own process group: when the VM is killed (abort) or the script times
 // out, the whole group goes, including background processes the script left running. Like `anka run`,
@@ -10,16 +11,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { killProcessGroup } from "./process-group.ts";
+import { assertShellInstalled, POSIX_SHELLS } from "./shells.ts";
 import type { SandboxOptions, SandboxScriptRunner, ScriptRunContext, ScriptRunOutcome } from "./types.ts";
 import { createVmFolder, VM_USER, type VmFolder } from "./vm-folder.ts";
 
 export const MACOS_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 const DEFAULT_KILL_GRACE_MS = 500;
-
-const SHELLS = {
-  dash: { command: "dash", args: ["-s"] },
-  "bash-posix": { command: "bash", args: ["--posix", "-s"] },
-} as const;
 
 interface VmState {
   folder: VmFolder;
@@ -28,6 +25,7 @@ interface VmState {
 }
 
 export function sandboxScriptRunner(options: SandboxOptions): SandboxScriptRunner {
+  assertShellInstalled(options.shell);
   const parent = mkdtempSync(path.join(options.root ?? os.tmpdir(), "anka-sandbox-"));
   const graceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
   const vms = new Map<string, VmState>();
@@ -36,7 +34,7 @@ export function sandboxScriptRunner(options: SandboxOptions): SandboxScriptRunne
   const vmFor = (instanceId: string): Promise<VmState> => {
     let state = pending.get(instanceId);
     if (!state) {
-      state = createVmFolder(parent, instanceId).then((folder) => {
+      state = createVmFolder(parent, instanceId, POSIX_SHELLS[options.shell].command).then((folder) => {
         const vm = { folder, groups: new Set<number>() };
         vms.set(instanceId, vm);
         return vm;
@@ -72,6 +70,7 @@ export function sandboxScriptRunner(options: SandboxOptions): SandboxScriptRunne
 function scriptEnvironment(folder: VmFolder, options: SandboxOptions): Record<string, string> {
   return {
     ...options.env,
+    ...POSIX_SHELLS[options.shell].env,
     HOME: folder.home,
     USER: VM_USER,
     LOGNAME: VM_USER,
@@ -87,8 +86,11 @@ function runScript(
   graceMs: number,
   killVm: () => Promise<void>,
 ): Promise<ScriptRunOutcome> {
-  const shell = SHELLS[options.shell];
-  const child = spawn(shell.command, [...shell.args], {
+  const [command = "", ...args] = [
+    ...POSIX_SHELLS[options.shell].command,
+    ...POSIX_SHELLS[options.shell].stdinArgs,
+  ];
+  const child = spawn(command, args, {
     cwd: vm.folder.home,
     env: scriptEnvironment(vm.folder, options),
     detached: true,
@@ -126,7 +128,7 @@ function runScript(
   return new Promise((resolve, reject) => {
     child.on("error", (error) => {
       clearTimeout(timer);
-      reject(new Error(`Cannot run ${shell.command}: ${error.message}`));
+      reject(new Error(`Cannot run ${command}: ${error.message}`));
     });
     // "close": the shell exited and every holder of its stdout/stderr closed them.
     child.on("close", (code, signal) => {

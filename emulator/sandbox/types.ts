@@ -1,5 +1,6 @@
 // The contract between the controller emulator and a script runner: what `anka run <vm> sh` gets and
 // what it hands back (anka-controller-api.md §8; startup-scripts-and-job-requests.md A2-A3).
+import type { ShellName } from "./shells.ts";
 
 export interface ScriptRunContext {
   instanceId: string;
@@ -22,8 +23,8 @@ export interface ScriptRunOutcome {
 export type ScriptRunner = (ctx: ScriptRunContext) => Promise<ScriptRunOutcome>;
 
 export interface SandboxOptions {
-  /** `dash` runs `dash -s`; `bash-posix` runs `bash --posix -s` (macOS `sh` is bash in POSIX mode). */
-  shell: "dash" | "bash-posix";
+  /** The shell that runs the script, e.g. `dash -s` or `bash --posix -s` (macOS `sh` is bash in POSIX mode). */
+  shell: ShellName;
   /** Parent folder of the per-VM folders; default os.tmpdir(). */
   root?: string;
   /** Folders put on PATH after the shim folder, before the standard macOS PATH. */

@@ -6,13 +6,15 @@ import { AGENT_IGNORED_VARIABLES, renderVariableAssignments } from "./variables.
 /**
  * The built-in startup script (contract §5; walkthrough in docs/startup-script.md). The Anka
  * controller runs it inside the VM as `sh` reading it on stdin, as the logged-in user, with no
- * profile (anka-controller-api.md §8). It is POSIX sh, checked by shellcheck and run under dash and
- * bash --posix in the tests, and calls only curl, tar, mkdir, rm, cat, nohup, id and (with an
- * agent user) sudo, plus builtins.
+ * profile (anka-controller-api.md §8). macOS's `sh` may be bash, dash or zsh, so the script is
+ * POSIX sh, checked by shellcheck and run in the tests under every POSIX shell Debian packages
+ * (emulator/sandbox/shells.ts). It calls only curl, tar, mkdir, rm, cat, nohup, id, printf and
+ * (with an agent user) sudo, plus builtins.
  *
- * Values enter in exactly one place: the quoted assignments at the top. The body below is a
- * constant and never interpolates a value into code. (In the literal below, `\\` and `\${` are
- * TypeScript escapes for `\` and `${`.)
+ * Values enter in exactly one place: the quoted assignments at the top. The header and the body
+ * below are constants, pure ASCII (a test holds it): yash decodes its input by the locale, and in
+ * a C locale refuses any byte above 127, even in a comment. They never interpolate a value into
+ * code. (In the literal below, `\\` and `\${` are TypeScript escapes for `\` and `${`.)
  */
 export function renderBuiltInStartupScript(values: BootstrapValues): string {
   validateBootstrapValues(values);
@@ -141,24 +143,38 @@ unpack_agent() {
 }
 
 # The capabilities go into the agent's .env, not into the environment: Agent.Listener loads .env at
-# every start, config and run alike, and publishes it as capabilities (azure-pipelines-agent.md §1).
+# every start, config and run alike, and publishes it as capabilities (azure-pipelines-agent.md section 1).
 # So the capability is in the registration (a queued job needs a registered agent that matches,
-# azure-devops.md §10) and in every session of run.sh, even after sudo reset the environment.
+# azure-devops.md section 10) and in every session of run.sh, even after sudo reset the environment.
 write_capabilities() {
   printf '%s\\n' "$ANKA_AZP_CAPABILITIES" | as_agent_user sh -c 'cat >"$1"' sh "$agent_path/.env" ||
     fail capabilities 5 "cannot write $agent_path/.env"
 }
 
+# Writes the PAT as one line on stdout, in no argument list (ps shows those to every user):
+# printf where it is a builtin (bash, dash, zsh, busybox sh), else a here-document. posh and mksh
+# run printf as a program and keep a here-document in a 0600 temporary file for a moment; yash
+# names the program it stands in for and passes here-documents through a pipe.
+print_token() {
+  if [ "$(command -v printf)" = printf ]; then
+    printf '%s\\n' "$ANKA_AZP_TOKEN"
+  else
+    cat <<EOF
+$ANKA_AZP_TOKEN
+EOF
+  fi
+}
+
 # The PAT travels on a pipe as one line into the agent user's shell, which exports it as
-# VSTS_AGENT_INPUT_TOKEN for config.sh only: never in an argument list (ps shows those), never in a
-# file. The agent deletes VSTS_AGENT_INPUT_* from its environment when it starts, and
+# VSTS_AGENT_INPUT_TOKEN for config.sh only: never in an argument list, never in a file of ours.
+# The agent deletes VSTS_AGENT_INPUT_* from its environment when it starts, and
 # VSO_AGENT_IGNORE keeps every variable that could carry the PAT out of the capabilities.
 configure_agent() {
   set -- --unattended --url "$ANKA_AZP_URL" --auth pat --pool "$ANKA_AZP_POOL" \\
     --agent "$ANKA_AZP_AGENT_NAME" --replace --acceptTeeEula --work "$agent_path/_work"
   if [ -n "$ANKA_AZP_PROXY_URL" ]; then set -- "$@" --proxyurl "$ANKA_AZP_PROXY_URL"; fi
   say "registering agent $ANKA_AZP_AGENT_NAME (ANKA_AGENT_IDENTIFIER=$ANKA_AGENT_IDENTIFIER) in pool $ANKA_AZP_POOL"
-  printf '%s\\n' "$ANKA_AZP_TOKEN" | as_agent_user sh -c '
+  print_token | as_agent_user sh -c '
     IFS= read -r VSTS_AGENT_INPUT_TOKEN || exit 1
     VSO_AGENT_IGNORE=$1
     export VSTS_AGENT_INPUT_TOKEN VSO_AGENT_IGNORE
@@ -174,14 +190,16 @@ configure_agent() {
 # run.sh --once outlives this script: nohup shields it from a hangup, and none of its standard
 # streams is this script's, because the controller waits until the script's output is closed
 # (reference: startup-scripts A1-A2). It starts after the PAT left this shell, and the PAT was never
-# exported: every build step inherits the listener's environment (azure-pipelines-agent.md §1, §6).
+# exported: every build step inherits the listener's environment (azure-pipelines-agent.md sections 1, 6).
+# The background job execs nohup: yash runs a redirected command in a child that keeps copies of
+# the script's stdout and stderr, which the agent would inherit and hold open.
 start_agent() {
   say 'starting run.sh --once in the background'
   run_program='cd "$1" || exit 1; exec ./run.sh --once </dev/null >>"$2" 2>&1'
   if [ -n "$ANKA_AZP_AGENT_USER" ]; then
-    nohup sudo -n -H -u "$ANKA_AZP_AGENT_USER" sh -c "$run_program" sh "$agent_path" "$run_log" </dev/null >/dev/null 2>&1 &
+    exec nohup sudo -n -H -u "$ANKA_AZP_AGENT_USER" sh -c "$run_program" sh "$agent_path" "$run_log" </dev/null >/dev/null 2>&1 &
   else
-    nohup sh -c "$run_program" sh "$agent_path" "$run_log" </dev/null >/dev/null 2>&1 &
+    exec nohup sh -c "$run_program" sh "$agent_path" "$run_log" </dev/null >/dev/null 2>&1 &
   fi
   say "agent $ANKA_AZP_AGENT_NAME configured and started; its output goes to $run_log"
 }

@@ -25,6 +25,8 @@ export const EMULATOR_PATS = {
 } as const;
 /** The controller's ANKA_ROOT_TOKEN (at least 10 characters). */
 export const ROOT_TOKEN = "root-token-5d1c7e0a93b24f68";
+/** A root token the controller rejects: a user's typo must not be printed either. */
+export const WRONG_ROOT_TOKEN = "wrong-root-token-123";
 export const UAK_ID = "azure-pipelines-uak";
 
 /**
@@ -81,6 +83,7 @@ export function secretForms(): SecretForm[] {
       ["", "VstsAgent"],
     ]),
     ["root token", ROOT_TOKEN, ["root", ""]],
+    ["wrong root token", WRONG_ROOT_TOKEN, ["root", ""]],
   ];
   for (const [name, value, users] of tokens) {
     add(name, value);

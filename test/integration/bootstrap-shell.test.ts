@@ -1,19 +1,23 @@
 /**
  * Runs the rendered startup script for real, the way the Anka controller does (`sh` reading the
- * script on stdin), under dash and bash --posix, against a local HTTP server that serves a fake
- * agent package. The fake config.sh and run.sh record their argv, environment, working folder
- * and standard streams. PATH holds only logging shims of the commands the script may call, so
- * calling anything else fails the run, and every argument list is on record.
+ * script on stdin), under every POSIX shell Debian packages (macOS's `sh` may be bash, dash or zsh),
+ * against a local HTTP server that serves a fake agent package. Every scenario runs under every
+ * shell. The fake config.sh and run.sh record their argv, environment, working folder and standard
+ * streams. PATH holds only logging shims of the commands the script may call, so calling anything
+ * else fails the run, and every argument list is on record.
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import {
+  accessSync,
+  constants,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -29,20 +33,41 @@ import {
   shellQuote,
   type BootstrapValues,
 } from "../../src/bootstrap/index.ts";
+import {
+  assertShellInstalled,
+  POSIX_SHELLS,
+  SHELL_NAMES,
+  shellLabel,
+  type ShellName,
+} from "../../emulator/sandbox/index.ts";
 import { LONG_PAT as PAT } from "../helpers/secrets.ts";
 
 /** The fake run.sh stays alive this long: a script that waited for it would be caught. */
 const RUN_SH_LIFETIME_MS = 10_000;
 const PROMPT_RETURN_MS = 5_000;
 
-const SHELLS = {
-  dash: ["/bin/dash"],
-  "bash --posix": ["/bin/bash", "--posix"],
-} as const;
-type ShellName = keyof typeof SHELLS;
+/** Scenarios run this many at a time: each starts a shell, curl, tar and two node processes. */
+const CONCURRENT_RUNS = 6;
 
-/** The commands the built-in script may call (contract §5), each shimmed on PATH. */
-const ALLOWED_COMMANDS = ["curl", "tar", "mkdir", "chmod", "rm", "cat", "printf", "nohup", "id", "sudo"];
+/**
+ * The commands the built-in script may call (contract §5), each shimmed on PATH, and the programs
+ * macOS has for the builtins it uses: yash --posix runs its builtin `[`, `test` or `printf` only
+ * when the program is on PATH, and posh and mksh have no printf builtin (they run the program).
+ */
+const ALLOWED_COMMANDS = [
+  "curl",
+  "tar",
+  "mkdir",
+  "chmod",
+  "rm",
+  "cat",
+  "printf",
+  "[",
+  "test",
+  "nohup",
+  "id",
+  "sudo",
+];
 
 /** Written into the fake agent: records what config.sh / run.sh got, outside every HOME. */
 const RECORDER = `
@@ -61,7 +86,6 @@ let root: string;
 let server: http.Server;
 let baseUrl: string;
 const requests: string[] = [];
-const startedRunPids: number[] = [];
 const sandboxes: Sandbox[] = [];
 
 before(async () => {
@@ -84,21 +108,22 @@ before(async () => {
 });
 
 after(async () => {
-  // Also the run.sh of a test that failed before reading its record.
+  // The run.sh of a test that failed before reading its record.
   for (const sandbox of sandboxes) {
     const record = readRecord(sandbox, "run");
-    if (record) startedRunPids.push(record.pid);
-  }
-  for (const pid of new Set(startedRunPids)) {
-    try {
-      process.kill(pid, "SIGTERM");
-    } catch {
-      // already gone
-    }
+    if (record) stopProcess(record.pid);
   }
   await new Promise<void>((resolve) => server.close(() => resolve()));
   rmSync(root, { recursive: true, force: true });
 });
+
+function stopProcess(pid: number): void {
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch {
+    // already gone
+  }
+}
 
 interface Sandbox {
   id: string;
@@ -111,10 +136,27 @@ interface Sandbox {
   shell: ShellName;
 }
 
+/** The program's full path, found on this process's PATH (a shell's `command -v` names builtins). */
 function which(command: string): string {
-  const result = spawnSync("sh", ["-c", `command -v ${command}`], { encoding: "utf8" });
-  assert.equal(result.status, 0, `${command} is needed by this test`);
-  return result.stdout.trim();
+  const found = (process.env.PATH ?? "")
+    .split(":")
+    .map((dir) => join(dir, command))
+    .find((path) => {
+      try {
+        accessSync(path, constants.X_OK);
+        return statSync(path).isFile();
+      } catch {
+        return false;
+      }
+    });
+  assert.ok(found, `${command} is needed by this test`);
+  return found;
+}
+
+/** The shell's command line with the program's full path. */
+function shellCommand(shell: ShellName): string[] {
+  const [program = "", ...args] = POSIX_SHELLS[shell].command;
+  return [which(program), ...args];
 }
 
 function writeExecutable(path: string, text: string): void {
@@ -123,6 +165,7 @@ function writeExecutable(path: string, text: string): void {
 
 /** A fresh VM stand-in: HOMEs, shims on PATH, and agent packages on the HTTP server. */
 function makeSandbox(shell: ShellName): Sandbox {
+  assertShellInstalled(shell);
   const id = `s${sandboxes.length}`;
   const dir = join(root, id);
   const sandbox: Sandbox = {
@@ -136,7 +179,9 @@ function makeSandbox(shell: ShellName): Sandbox {
     shell,
   };
   const bin = join(dir, "bin");
-  for (const folder of [sandbox.home, sandbox.builderHome, sandbox.records, bin]) {
+  // TMPDIR inside the sandbox: a here-document's temporary file holding the PAT would be found.
+  const tmp = join(dir, "tmp");
+  for (const folder of [sandbox.home, sandbox.builderHome, sandbox.records, bin, tmp]) {
     mkdirSync(folder, { recursive: true });
   }
   const log = (name: string) =>
@@ -149,16 +194,16 @@ function makeSandbox(shell: ShellName): Sandbox {
     join(bin, "tar"),
     `#!/bin/sh\n${log("tar")}PATH=${shellQuote(tarHelpers)}:$PATH exec ${shellQuote(which("tar"))} "$@"\n`,
   );
-  for (const command of ALLOWED_COMMANDS.filter((name) => !["sudo", "id", "printf", "tar"].includes(name))) {
+  for (const command of ALLOWED_COMMANDS.filter((name) => !["sudo", "id", "tar"].includes(name))) {
     writeExecutable(
       join(bin, command),
       `#!/bin/sh\n${log(command)}exec ${shellQuote(which(command))} "$@"\n`,
     );
   }
-  const [shellPath, ...shellArgs] = SHELLS[shell];
+  // The script's `sh -c` programs run in the same shell, as on macOS.
   writeExecutable(
     join(bin, "sh"),
-    `#!/bin/sh\n${log("sh")}exec ${[shellPath, ...shellArgs].map(shellQuote).join(" ")} "$@"\n`,
+    `#!/bin/sh\n${log("sh")}exec ${shellCommand(shell).map(shellQuote).join(" ")} "$@"\n`,
   );
   writeExecutable(
     join(bin, "id"),
@@ -166,7 +211,8 @@ function makeSandbox(shell: ShellName): Sandbox {
       `exec ${shellQuote(which("id"))} "$@"\n`,
   );
   // sudo: drops its options and runs the rest as "builder", with a reset environment like sudo's
-  // env_reset and HOME of the target user like -H. "locked" stands for a user that needs a password.
+  // env_reset and HOME of the target user like -H; the locale stays, as macOS's sudoers env_keep
+  // says. "locked" stands for a user that needs a password.
   writeExecutable(
     join(bin, "sudo"),
     `#!/bin/sh
@@ -183,11 +229,20 @@ case $user in
   locked) echo 'sudo: a password is required' >&2; exit 1 ;;
   *) echo "sudo: unknown user $user" >&2; exit 1 ;;
 esac
-exec ${shellQuote(which("env"))} -i HOME=${shellQuote(sandbox.builderHome)} USER=builder LOGNAME=builder PATH="$PATH" "$@"
+exec ${shellQuote(which("env"))} -i HOME=${shellQuote(sandbox.builderHome)} USER=builder LOGNAME=builder PATH="$PATH" \\
+  \${LANG+"LANG=$LANG"} \${LC_ALL+"LC_ALL=$LC_ALL"} \${LC_CTYPE+"LC_CTYPE=$LC_CTYPE"} "$@"
 `,
   );
   sandboxes.push(sandbox);
-  sandbox.env = { HOME: sandbox.home, USER: "anka", LOGNAME: "anka", SHELL: "/bin/bash", PATH: bin };
+  sandbox.env = {
+    ...POSIX_SHELLS[shell].env,
+    HOME: sandbox.home,
+    USER: "anka",
+    LOGNAME: "anka",
+    SHELL: "/bin/bash",
+    PATH: bin,
+    TMPDIR: tmp,
+  };
 
   const recorderCall = (mode: string) =>
     `exec ${[process.execPath, join(root, "recorder.mjs"), sandbox.records, mode].map(shellQuote).join(" ")} "$@"\n`;
@@ -222,15 +277,17 @@ interface ScriptRun {
 
 /** Feeds the script on stdin, like `anka run <vm> sh`, and waits until its output is closed. */
 function runScript(sandbox: Sandbox, script: string): Promise<ScriptRun> {
-  const [command, ...args] = SHELLS[sandbox.shell];
+  // By its full path: the script's PATH holds only the shims.
+  const [command = "", ...args] = [...shellCommand(sandbox.shell), ...POSIX_SHELLS[sandbox.shell].stdinArgs];
   const started = Date.now();
-  const child = spawn(command, args, { env: sandbox.env, cwd: sandbox.home, stdio: "pipe" });
+  // Its own process group, so that a hung run is killed with everything it started.
+  const child = spawn(command, args, { env: sandbox.env, cwd: sandbox.home, stdio: "pipe", detached: true });
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
   child.stdin.end(script);
-  const guard = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  const guard = setTimeout(() => process.kill(-(child.pid ?? 0), "SIGKILL"), 15_000);
   return new Promise((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code) => {
@@ -262,7 +319,7 @@ async function waitForRunRecord(sandbox: Sandbox): Promise<ProcessRecord> {
   for (;;) {
     const record = readRecord(sandbox, "run");
     if (record) {
-      startedRunPids.push(record.pid);
+      stopProcess(record.pid);
       return record;
     }
     assert.ok(Date.now() < deadline, "run.sh did not start within 5 s");
@@ -296,7 +353,7 @@ function baseValues(sandbox: Sandbox, packageName = "agent.tar.gz"): BootstrapVa
   };
 }
 
-const NASTY_POOL = `Pool 'single' "double" $HOME \`id\` $(id) \\ and\nsecond line`;
+const NASTY_POOL = `Pool 'single' "double" $HOME \`id\` $(id) \\ ünï 🍏 and\nsecond line`;
 const NASTY_IDENTIFIER = `id with  spaces \`whoami\` $(id) 'q' "d" \\ $HOME ünï`;
 
 function nastyValues(sandbox: Sandbox): BootstrapValues {
@@ -309,9 +366,9 @@ function nastyValues(sandbox: Sandbox): BootstrapValues {
     agentIdentifier: NASTY_IDENTIFIER,
     agentName: agentNameFor(NASTY_IDENTIFIER),
     agentUser: "builder",
-    agentPath: "~/azp agent $x `y`",
+    agentPath: "~/azp agent $x `y` ü",
     agentLogPath: join(sandbox.dir, "logs 'quoted' $dir"),
-    extraCapabilities: { "anka-template": "sonoma 14 'x'", "anka.template-tag": "$tag" },
+    extraCapabilities: { "anka-template": "sonoma 14 'x' 🍏", "anka.template-tag": "$tag" },
   };
 }
 
@@ -321,9 +378,16 @@ function assertNoPatAnywhere(sandbox: Sandbox, run: ScriptRun): void {
   assert.ok(!run.stdout.includes(PAT) && !run.stderr.includes(PAT), "the PAT was printed");
 }
 
-for (const shell of Object.keys(SHELLS) as ShellName[]) {
-  describe(`built-in startup script under ${shell}`, () => {
-    test("registers and starts the agent with defaults, as the logged-in user", async () => {
+/** One row of the matrix: a situation the script meets, checked the same way under every shell. */
+interface Scenario {
+  name: string;
+  run(shell: ShellName): Promise<void>;
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: "registers and starts the agent with defaults, as the logged-in user",
+    async run(shell) {
       const sandbox = makeSandbox(shell);
       const run = await runScript(sandbox, renderBuiltInStartupScript(baseValues(sandbox)));
       assert.equal(run.code, 0, run.stderr);
@@ -375,9 +439,11 @@ for (const shell of Object.keys(SHELLS) as ShellName[]) {
       assert.ok(!existsSync(join(agentPath, "anka-agent-package.tar.gz")), "the package is left behind");
       assert.match(readFileSync(join(logPath, "anka-startup.log"), "utf8"), /fake config.sh: registering/);
       assertNoPatAnywhere(sandbox, run);
-    });
-
-    test("carries nasty values intact, through sudo to the agent user, and downloads via the proxy", async () => {
+    },
+  },
+  {
+    name: "carries quotes and UTF-8 intact, through sudo to the agent user, downloading via the proxy",
+    async run(shell) {
       const sandbox = makeSandbox(shell);
       const values = nastyValues(sandbox);
       const run = await runScript(sandbox, renderBuiltInStartupScript(values));
@@ -392,7 +458,7 @@ for (const shell of Object.keys(SHELLS) as ShellName[]) {
       assert.match(argvLog, /== sudo\n-n\n-H\n-u\nbuilder\n/);
 
       // The default-less paths resolve against the agent user's home, as its own shell reports it.
-      const agentPath = join(sandbox.builderHome, "azp agent $x `y`");
+      const agentPath = join(sandbox.builderHome, "azp agent $x `y` ü");
       const logPath = values.agentLogPath ?? "";
       const config = readRecord(sandbox, "config");
       assert.ok(config, "config.sh did not run");
@@ -418,7 +484,7 @@ for (const shell of Object.keys(SHELLS) as ShellName[]) {
       assert.equal(config.env.VSTS_AGENT_INPUT_TOKEN, PAT);
       assert.equal(
         config.dotEnv,
-        `ANKA_AGENT_IDENTIFIER=${NASTY_IDENTIFIER}\nanka-template=sonoma 14 'x'\nanka.template-tag=$tag\n`,
+        `ANKA_AGENT_IDENTIFIER=${NASTY_IDENTIFIER}\nanka-template=sonoma 14 'x' 🍏\nanka.template-tag=$tag\n`,
       );
 
       const runRecord = await waitForRunRecord(sandbox);
@@ -432,38 +498,40 @@ for (const shell of Object.keys(SHELLS) as ShellName[]) {
         "run.sh inherits the PAT",
       );
       assertNoPatAnywhere(sandbox, run);
-    });
-  });
-}
-
-describe("built-in startup script failures", () => {
-  test("a failed download exits 3 and says so on stderr, with the log", async () => {
-    const sandbox = makeSandbox("dash");
-    const run = await runScript(sandbox, renderBuiltInStartupScript(baseValues(sandbox, "missing.tar.gz")));
-    assert.equal(run.code, 3);
-    const log = join(sandbox.home, "azp-agent", "_diag", "anka-startup.log");
-    assert.match(run.stderr, /404/, "curl's error is not shown");
-    const lastLine = run.stderr.trimEnd().split("\n").at(-1) ?? "";
-    assert.match(lastLine, /^anka-startup: download failed: .*\(log: (.*)\)$/);
-    assert.ok(lastLine.endsWith(`(log: ${log})`), lastLine);
-    assert.equal(readRecord(sandbox, "config"), undefined);
-    assertNoPatAnywhere(sandbox, run);
-  });
-
-  test("a package that is no tar.gz exits 4, naming the unpack step", async () => {
-    const sandbox = makeSandbox("bash --posix");
-    const run = await runScript(sandbox, renderBuiltInStartupScript(baseValues(sandbox, "garbage.tar.gz")));
-    assert.equal(run.code, 4);
-    assert.match(run.stderr, /anka-startup: unpack failed: .*anka-startup\.log\)\n$/);
-    assert.equal(readRecord(sandbox, "config"), undefined);
-  });
-
-  for (const shell of Object.keys(SHELLS) as ShellName[]) {
-    test(`a failing config.sh exits 6 under ${shell}, shows its output and starts nothing`, async () => {
+    },
+  },
+  {
+    name: "a failed download exits 3 and says so on stderr, with the log",
+    async run(shell) {
+      const sandbox = makeSandbox(shell);
+      const run = await runScript(sandbox, renderBuiltInStartupScript(baseValues(sandbox, "missing.tar.gz")));
+      assert.equal(run.code, 3, run.stderr);
+      const log = join(sandbox.home, "azp-agent", "_diag", "anka-startup.log");
+      assert.match(run.stderr, /404/, "curl's error is not shown");
+      const lastLine = run.stderr.trimEnd().split("\n").at(-1) ?? "";
+      assert.match(lastLine, /^anka-startup: download failed: .*\(log: (.*)\)$/);
+      assert.ok(lastLine.endsWith(`(log: ${log})`), lastLine);
+      assert.equal(readRecord(sandbox, "config"), undefined);
+      assertNoPatAnywhere(sandbox, run);
+    },
+  },
+  {
+    name: "a package that is no tar.gz exits 4, naming the unpack step",
+    async run(shell) {
+      const sandbox = makeSandbox(shell);
+      const run = await runScript(sandbox, renderBuiltInStartupScript(baseValues(sandbox, "garbage.tar.gz")));
+      assert.equal(run.code, 4, run.stderr);
+      assert.match(run.stderr, /anka-startup: unpack failed: .*anka-startup\.log\)\n$/);
+      assert.equal(readRecord(sandbox, "config"), undefined);
+    },
+  },
+  {
+    name: "a failing config.sh exits 6, shows its output and starts nothing",
+    async run(shell) {
       const sandbox = makeSandbox(shell);
       const values = { ...baseValues(sandbox, "config-fails.tar.gz"), agentUser: "builder" };
       const run = await runScript(sandbox, renderBuiltInStartupScript(values));
-      assert.equal(run.code, 6);
+      assert.equal(run.code, 6, run.stderr);
       assert.match(run.stderr, /Error: pool not found \(fake config.sh\)/);
       assert.match(
         run.stderr,
@@ -473,51 +541,91 @@ describe("built-in startup script failures", () => {
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(readRecord(sandbox, "run"), undefined, "run.sh started after a failed configuration");
       assertNoPatAnywhere(sandbox, run);
-    });
+    },
+  },
+  {
+    name: "an agent user without password-less sudo exits 2 and says what is needed",
+    async run(shell) {
+      const sandbox = makeSandbox(shell);
+      const run = await runScript(
+        sandbox,
+        renderBuiltInStartupScript({ ...baseValues(sandbox), agentUser: "locked" }),
+      );
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /a password is required/);
+      assert.match(run.stderr, /agent user failed: .*password-less sudo/);
+    },
+  },
+  {
+    name: "an agent user that does not exist exits 2, naming it",
+    async run(shell) {
+      const sandbox = makeSandbox(shell);
+      const run = await runScript(
+        sandbox,
+        renderBuiltInStartupScript({ ...baseValues(sandbox), agentUser: "ghost" }),
+      );
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /agent user failed: there is no user ghost in this VM/);
+    },
+  },
+  {
+    name: "the minimal custom script in docs/startup-script.md registers and starts the agent",
+    async run(shell) {
+      const docs = readFileSync(new URL("../../docs/startup-script.md", import.meta.url), "utf8");
+      const example = /A minimal custom script[\s\S]*?```sh\n([\s\S]*?)```/.exec(docs)?.[1];
+      assert.ok(example, "the example is missing from the docs");
+      const sandbox = makeSandbox(shell);
+      const values = { ...baseValues(sandbox), extraCapabilities: { "anka-template": "sonoma-14" } };
+      const run = await runScript(sandbox, renderCustomStartupScript(example, values));
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(run.elapsedMs < PROMPT_RETURN_MS, `the script waited ${run.elapsedMs} ms for run.sh`);
+      const config = readRecord(sandbox, "config");
+      assert.ok(config, "config.sh did not run");
+      assert.equal(config.env.VSTS_AGENT_INPUT_TOKEN, PAT);
+      assert.ok(config.env.VSO_AGENT_IGNORE?.split(",").includes("ANKA_AZP_TOKEN"));
+      assert.equal(config.dotEnv, "ANKA_AGENT_IDENTIFIER=1234\nanka-template=sonoma-14\n");
+      const runRecord = await waitForRunRecord(sandbox);
+      assert.deepEqual(runRecord.argv, ["--once"]);
+      assert.equal(runRecord.env.ANKA_AGENT_IDENTIFIER, "1234");
+      assert.ok(
+        !Object.values(runRecord.env).some((value) => value.includes(PAT)),
+        "run.sh inherits the PAT",
+      );
+      assertNoPatAnywhere(sandbox, run);
+    },
+  },
+];
+
+describe("startup scripts: every scenario under every POSIX shell", { concurrency: CONCURRENT_RUNS }, () => {
+  for (const scenario of SCENARIOS) {
+    for (const shell of SHELL_NAMES) {
+      test(`${scenario.name} [${shellLabel(shell)}]`, () => scenario.run(shell));
+    }
   }
-
-  test("an agent user without password-less sudo exits 2 and says what is needed", async () => {
-    const sandbox = makeSandbox("dash");
-    const run = await runScript(
-      sandbox,
-      renderBuiltInStartupScript({ ...baseValues(sandbox), agentUser: "locked" }),
-    );
-    assert.equal(run.code, 2);
-    assert.match(run.stderr, /a password is required/);
-    assert.match(run.stderr, /agent user failed: .*password-less sudo/);
-  });
-
-  test("an agent user that does not exist exits 2, naming it", async () => {
-    const sandbox = makeSandbox("dash");
-    const run = await runScript(
-      sandbox,
-      renderBuiltInStartupScript({ ...baseValues(sandbox), agentUser: "ghost" }),
-    );
-    assert.equal(run.code, 2);
-    assert.match(run.stderr, /agent user failed: there is no user ghost in this VM/);
-  });
 });
 
-describe("custom startup script", () => {
-  test("the minimal example in docs/startup-script.md registers and starts the agent", async () => {
-    const docs = readFileSync(new URL("../../docs/startup-script.md", import.meta.url), "utf8");
-    const example = /A minimal custom script[\s\S]*?```sh\n([\s\S]*?)```/.exec(docs)?.[1];
-    assert.ok(example, "the example is missing from the docs");
-    const sandbox = makeSandbox("dash");
-    const values = { ...baseValues(sandbox), extraCapabilities: { "anka-template": "sonoma-14" } };
-    const run = await runScript(sandbox, renderCustomStartupScript(example, values));
+describe("yash outside a UTF-8 locale", () => {
+  // Why the matrix gives yash LC_CTYPE=C.UTF-8 (emulator/sandbox/shells.ts): in glibc's C locale it
+  // reads ASCII only. The script's own text is ASCII, so ASCII values work there; UTF-8 values do not.
+  const inCLocale = (sandbox: Sandbox) => {
+    sandbox.env = { ...sandbox.env, LC_CTYPE: "C" };
+    return sandbox;
+  };
+
+  test("runs the script with ASCII values in the C locale", async () => {
+    const sandbox = inCLocale(makeSandbox("yash-posix"));
+    const run = await runScript(sandbox, renderBuiltInStartupScript(baseValues(sandbox)));
     assert.equal(run.code, 0, run.stderr);
-    assert.ok(run.elapsedMs < PROMPT_RETURN_MS, `the script waited ${run.elapsedMs} ms for run.sh`);
-    const config = readRecord(sandbox, "config");
-    assert.ok(config, "config.sh did not run");
-    assert.equal(config.env.VSTS_AGENT_INPUT_TOKEN, PAT);
-    assert.ok(config.env.VSO_AGENT_IGNORE?.split(",").includes("ANKA_AZP_TOKEN"));
-    assert.equal(config.dotEnv, "ANKA_AGENT_IDENTIFIER=1234\nanka-template=sonoma-14\n");
-    const runRecord = await waitForRunRecord(sandbox);
-    assert.deepEqual(runRecord.argv, ["--once"]);
-    assert.equal(runRecord.env.ANKA_AGENT_IDENTIFIER, "1234");
-    assert.ok(!Object.values(runRecord.env).some((value) => value.includes(PAT)), "run.sh inherits the PAT");
-    assertNoPatAnywhere(sandbox, run);
+    assert.equal((await waitForRunRecord(sandbox)).cwd, join(sandbox.home, "azp-agent"));
+  });
+
+  test("refuses a UTF-8 value in the C locale", async () => {
+    const sandbox = inCLocale(makeSandbox("yash-posix"));
+    const values = { ...baseValues(sandbox), pool: "macOS ü" };
+    const run = await runScript(sandbox, renderBuiltInStartupScript(values));
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /Invalid or incomplete multibyte or wide character/);
+    assert.equal(readRecord(sandbox, "config"), undefined);
   });
 });
 

@@ -21,6 +21,7 @@ import {
   UAK_ID,
   uakPrivateKeyPem,
   uakPublicKeyBase64,
+  WRONG_ROOT_TOKEN,
 } from "../helpers/secrets.ts";
 import { PAT, POOL, READ_ONLY_PAT, startWorld, type World } from "../helpers/world.ts";
 
@@ -314,7 +315,7 @@ describe("anka-azdo", () => {
       });
 
       test("a wrong root token", async () => {
-        const report = await failing([], baseEnv({ ANKA_ROOT_TOKEN: "wrong-root-token-123" }));
+        const report = await failing([], baseEnv({ ANKA_ROOT_TOKEN: WRONG_ROOT_TOKEN }));
         const check = checkOf(report, "controller.auth");
         assert.equal(check.status, "fail");
         assert.match(check.title, /root token/);

@@ -12,6 +12,13 @@ import {
   validateBootstrapValues,
   type BootstrapValues,
 } from "../../src/bootstrap/index.ts";
+import {
+  assertShellInstalled,
+  POSIX_SHELLS,
+  SHELL_NAMES,
+  shellLabel,
+  type ShellName,
+} from "../../emulator/sandbox/index.ts";
 import { LONG_PAT as PAT } from "../helpers/secrets.ts";
 
 const base: BootstrapValues = {
@@ -49,9 +56,13 @@ const NASTY = [
   "!event",
 ];
 
-/** What `printf %s <quoted>` prints in the shell. The `x` keeps command substitution-like trimming out. */
-function roundTrip(shell: string, args: string[], value: string): string {
-  const result = spawnSync(shell, [...args, `printf %s ${shellQuote(value)}`], { encoding: "utf8" });
+/** What `printf %s <quoted>` prints in the shell. */
+function roundTrip(shell: ShellName, value: string): string {
+  const [program = "", ...args] = POSIX_SHELLS[shell].command;
+  const result = spawnSync(program, [...args, "-c", `printf %s ${shellQuote(value)}`], {
+    encoding: "utf8",
+    env: { ...process.env, ...POSIX_SHELLS[shell].env },
+  });
   assert.equal(result.status, 0, `${shell} failed for ${JSON.stringify(value)}: ${result.stderr}`);
   return result.stdout;
 }
@@ -70,13 +81,10 @@ describe("agentNameFor", () => {
 });
 
 describe("shellQuote", () => {
-  for (const [shell, args] of [
-    ["sh", ["-c"]],
-    ["dash", ["-c"]],
-    ["bash", ["--posix", "-c"]],
-  ] as const) {
-    test(`every nasty string round-trips through ${shell} ${args.join(" ")}`, () => {
-      for (const value of NASTY) assert.equal(roundTrip(shell, [...args], value), value);
+  for (const shell of SHELL_NAMES) {
+    test(`every nasty string round-trips through ${shellLabel(shell)}`, () => {
+      assertShellInstalled(shell);
+      for (const value of NASTY) assert.equal(roundTrip(shell, value), value);
     });
   }
   test("the result is one single-quoted word", () => {
@@ -209,6 +217,36 @@ describe("renderBuiltInStartupScript", () => {
   });
   test("validates first", () => {
     assert.throws(() => renderBuiltInStartupScript({ ...base, pool: "" }), /pool is empty/);
+  });
+  test("is pure ASCII outside the values, for every combination of options", () => {
+    // yash in a C locale refuses any byte above 127, even in a comment (emulator/sandbox/shells.ts).
+    const options = {
+      agentUser: ["builder", "builder"],
+      agentPath: ["~/agent", "~/agent ü"],
+      agentLogPath: ["/var/log/agent", "/var/log/agent 🍏"],
+      proxyUrl: ["http://proxy:3128", "http://proxy:3128/ü"],
+      extraCapabilities: [{ "anka-template": "sonoma-14" }, { "anka-template": "sonoma ✓" }],
+    } as const;
+    const names = Object.keys(options) as Array<keyof typeof options>;
+    const nonAscii = (text: string) => [...text].filter((char) => char.charCodeAt(0) > 0x7f);
+    for (let mask = 0; mask < 2 ** names.length; mask++) {
+      const chosen = names.filter((_, bit) => mask & (1 << bit));
+      const label = chosen.join(",") || "no options";
+      const [ascii, utf8] = [0, 1].map((variant) =>
+        renderBuiltInStartupScript({
+          ...base,
+          pool: variant ? "Pool ünï" : "Pool",
+          ...Object.fromEntries(chosen.map((name) => [name, options[name][variant]])),
+        }),
+      );
+      assert.deepEqual(nonAscii(ascii ?? ""), [], label);
+      const script = utf8 ?? "";
+      const valuesStart = script.indexOf("\n{\n");
+      const valuesEnd = script.lastIndexOf("\n}\nset -u\n");
+      assert.ok(valuesStart > 0 && valuesEnd > valuesStart, label);
+      assert.deepEqual(nonAscii(script.slice(0, valuesStart) + script.slice(valuesEnd)), [], label);
+      assert.match(script.slice(valuesStart, valuesEnd), /Pool ünï/, label);
+    }
   });
   test("stays far below the controller's limits (a few KiB, not 64)", () => {
     assert.ok(Buffer.byteLength(script) < 16 * 1024, `${Buffer.byteLength(script)} bytes`);

@@ -21,11 +21,13 @@ import {
 } from "../../src/bootstrap/index.ts";
 import { STARTUP_SCRIPT_VARIABLES, startupScriptVariableValues } from "../../src/bootstrap/variables.ts";
 import { startupScriptAssignments } from "../../emulator/light-runner.ts";
+import { POSIX_SHELLS, SHELL_NAMES, shellLabel, type ShellName } from "../../emulator/sandbox/index.ts";
 
 /**
  * Properties over generated input: what the controller may answer never crashes the parsers (it
  * becomes a typed value or an error that says what was wrong), and any text survives the shell
- * quoting of the startup script, in `dash` for real. Runs are kept moderate: a few seconds in all.
+ * quoting of the startup script, for real in every POSIX shell (emulator/sandbox/shells.ts). Runs
+ * are kept moderate: a few seconds in all.
  */
 
 // ---- (a) the controller's answers -------------------------------------------------------------
@@ -281,10 +283,19 @@ const anyText = fc
   )
   .filter((text) => !text.includes("\0"));
 
-/** Runs `script` in dash (on stdin, as the controller feeds a startup script) and returns stdout. */
-function dash(script: string, args: string[] = ["-s"]): Buffer {
-  const run = spawnSync("dash", args, { input: script, maxBuffer: 64 * 1024 * 1024 });
-  assert.equal(run.status, 0, `dash failed: ${run.stderr.toString()}`);
+/**
+ * Runs `script` in the shell (on stdin, as the controller feeds a startup script) and returns
+ * stdout; `parseOnly` reads and parses it, running nothing (`-n`).
+ */
+function runIn(shell: ShellName, script: string, parseOnly = false): Buffer {
+  const { command, stdinArgs, env } = POSIX_SHELLS[shell];
+  const [program = "", ...args] = command;
+  const run = spawnSync(program, [...args, ...(parseOnly ? ["-n"] : []), ...stdinArgs], {
+    input: script,
+    env: { ...process.env, ...env },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  assert.equal(run.status, 0, `${shellLabel(shell)} failed: ${run.stderr.toString()}`);
   return run.stdout;
 }
 
@@ -301,21 +312,24 @@ function splitOnNul(output: Buffer): Buffer[] {
   return parts;
 }
 
-const SHELL_RUNS = { numRuns: 25 };
+/** dash runs the most cases; the other shells fewer, as posh and mksh run every printf as a program. */
+const runsIn = (shell: ShellName) => ({ numRuns: shell === "dash" ? 25 : 6 });
 
-describe("properties: any text survives the shell quoting, in dash", () => {
-  test("shellQuote: printf of the quoted text prints the text, byte for byte", () => {
-    fc.assert(
-      fc.property(fc.array(anyText, { minLength: 1, maxLength: 40 }), (texts) => {
-        const printed = splitOnNul(dash(printEach(texts.map(shellQuote))));
-        assert.deepEqual(
-          printed.map((bytes) => bytes.toString("hex")),
-          texts.map((text) => Buffer.from(text, "utf8").toString("hex")),
-        );
-      }),
-      SHELL_RUNS,
-    );
-  });
+describe("properties: any text survives the shell quoting, in every POSIX shell", () => {
+  for (const shell of SHELL_NAMES) {
+    test(`shellQuote: printf of the quoted text prints the text, byte for byte [${shellLabel(shell)}]`, () => {
+      fc.assert(
+        fc.property(fc.array(anyText, { minLength: 1, maxLength: 40 }), (texts) => {
+          const printed = splitOnNul(runIn(shell, printEach(texts.map(shellQuote))));
+          assert.deepEqual(
+            printed.map((bytes) => bytes.toString("hex")),
+            texts.map((text) => Buffer.from(text, "utf8").toString("hex")),
+          );
+        }),
+        runsIn(shell),
+      );
+    });
+  }
 
   test("shellQuote refuses a NUL, which no shell value can hold", () => {
     fc.assert(
@@ -376,25 +390,26 @@ describe("properties: any text survives the shell quoting, in dash", () => {
     return NAMES.map((name) => Buffer.from(expected[name], "utf8").toString("hex"));
   };
 
-  test("the built-in script: valid sh, and its assignments give each variable its value exactly", () => {
-    fc.assert(
-      fc.property(fc.array(bootstrapValues, { minLength: 1, maxLength: 8 }), (all) => {
-        const scripts = all.map(renderBuiltInStartupScript);
-        // Syntax of the whole scripts (dash -n reads and parses, runs nothing).
-        dash(scripts.join("\n"), ["-n", "-s"]);
-        // The values enter only in the brace group at the top, before the constant body, which
-        // starts with `set -u`: run that group alone, in a subshell per script, and print them.
-        const preludes = scripts.map((script) => {
-          const end = script.lastIndexOf("\n}\nset -u\n");
-          assert.ok(end > 0, "the assignment group ends right before the body");
-          return `(\n${script.slice(0, end + 3)}${printVariables})\n`;
-        });
-        const printed = splitOnNul(dash(preludes.join(""))).map((bytes) => bytes.toString("hex"));
-        assert.deepEqual(printed, all.flatMap(expectedHex));
-      }),
-      SHELL_RUNS,
-    );
-  });
+  for (const shell of SHELL_NAMES) {
+    test(`the built-in script: valid sh, and its assignments give each variable its value exactly [${shellLabel(shell)}]`, () => {
+      fc.assert(
+        fc.property(fc.array(bootstrapValues, { minLength: 1, maxLength: 8 }), (all) => {
+          const scripts = all.map(renderBuiltInStartupScript);
+          runIn(shell, scripts.join("\n"), true);
+          // The values enter only in the brace group at the top, before the constant body, which
+          // starts with `set -u`: run that group alone, in a subshell per script, and print them.
+          const preludes = scripts.map((script) => {
+            const end = script.lastIndexOf("\n}\nset -u\n");
+            assert.ok(end > 0, "the assignment group ends right before the body");
+            return `(\n${script.slice(0, end + 3)}${printVariables})\n`;
+          });
+          const printed = splitOnNul(runIn(shell, preludes.join(""))).map((bytes) => bytes.toString("hex"));
+          assert.deepEqual(printed, all.flatMap(expectedHex));
+        }),
+        runsIn(shell),
+      );
+    });
+  }
 
   test("the light runner reads the built-in script's values back exactly as dash does", () => {
     fc.assert(
@@ -407,15 +422,17 @@ describe("properties: any text survives the shell quoting, in dash", () => {
     );
   });
 
-  test("a custom script: it runs as rendered and sees each variable with its value, exported", () => {
-    const custom = `${printVariables}env | grep -c '^ANKA_AZP_TOKEN=' >/dev/null || exit 9\n`;
-    fc.assert(
-      fc.property(fc.array(bootstrapValues, { minLength: 1, maxLength: 8 }), (all) => {
-        const runs = all.map((values) => `(\n${renderCustomStartupScript(custom, values)})\n`);
-        const printed = splitOnNul(dash(runs.join(""))).map((bytes) => bytes.toString("hex"));
-        assert.deepEqual(printed, all.flatMap(expectedHex));
-      }),
-      SHELL_RUNS,
-    );
-  });
+  for (const shell of SHELL_NAMES) {
+    test(`a custom script: it runs as rendered and sees each variable with its value, exported [${shellLabel(shell)}]`, () => {
+      const custom = `${printVariables}env | grep -c '^ANKA_AZP_TOKEN=' >/dev/null || exit 9\n`;
+      fc.assert(
+        fc.property(fc.array(bootstrapValues, { minLength: 1, maxLength: 8 }), (all) => {
+          const runs = all.map((values) => `(\n${renderCustomStartupScript(custom, values)})\n`);
+          const printed = splitOnNul(runIn(shell, runs.join(""))).map((bytes) => bytes.toString("hex"));
+          assert.deepEqual(printed, all.flatMap(expectedHex));
+        }),
+        runsIn(shell),
+      );
+    });
+  }
 });
