@@ -27,6 +27,22 @@ async function serve(config: string, classes: string[]): Promise<{ code: number 
   return cli(["pool", "serve", "--config", file, "--once"]);
 }
 
+/** A pool service file for both emulators; CLASSES is replaced by the classes' lines. */
+function poolFile(poolSettings: string[] = []): string {
+  return [
+    "controller:",
+    `  url: ${world.controller.url}`,
+    "azureDevOps:",
+    `  url: ${world.azdo.url}`,
+    "  token: ${AZP_TOKEN}",
+    `  pool: ${POOL}`,
+    ...poolSettings,
+    "classes:",
+    "CLASSES",
+    "",
+  ].join("\n");
+}
+
 /** The CLI with the PAT in the environment only, as the pool service gets it. */
 async function cli(args: string[]): Promise<{ code: number | null; output: string; stdout: string }> {
   const child = spawn(process.execPath, [BIN, ...args], {
@@ -46,17 +62,7 @@ async function cli(args: string[]): Promise<{ code: number | null; output: strin
 }
 
 test("pool serve --once: a pass registers each class's placeholder and removes it with the class; a bad config exits 2", async () => {
-  const config = [
-    "controller:",
-    `  url: ${world.controller.url}`,
-    "azureDevOps:",
-    `  url: ${world.azdo.url}`,
-    "  token: ${AZP_TOKEN}",
-    `  pool: ${POOL}`,
-    "classes:",
-    "CLASSES",
-    "",
-  ].join("\n");
+  const config = poolFile();
   const sonoma = ["  - name: sonoma", "    template: sonoma-14", "    max: 1"];
   const sequoia = ["  - name: sequoia", "    template: sequoia-15", "    max: 1"];
 
@@ -81,21 +87,7 @@ test("pool serve --once: a pass registers each class's placeholder and removes i
 });
 
 test("a pool file is the CLI's --config: list shows that pool's VMs, terminate removes one", async () => {
-  const config = [
-    "controller:",
-    `  url: ${world.controller.url}`,
-    "azureDevOps:",
-    `  url: ${world.azdo.url}`,
-    "  token: ${AZP_TOKEN}",
-    `  pool: ${POOL}`,
-    "pollSeconds: 5",
-    "maxVms: 2",
-    "http: { port: 0 }",
-    "logLevel: warn",
-    "classes:",
-    "CLASSES",
-    "",
-  ].join("\n");
+  const config = poolFile(["pollSeconds: 5", "maxVms: 2", "http: { port: 0 }", "logLevel: warn"]);
   const started = await serve(config, ["  - { name: warm, template: sonoma-14, max: 1, standby: 1 }"]);
   assert.equal(started.code, 0, started.output);
   const live = () =>
