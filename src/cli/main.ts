@@ -106,7 +106,10 @@ function buildProgram(runtime: Runtime, io: Io): Command {
     .option("--debug", "print debug lines and stack traces");
   for (const spec of SETTINGS) {
     if (!spec.flags) continue;
-    program.addOption(new Option(spec.flags, `${spec.description} [env ${spec.env}; file ${spec.file}]`));
+    const shown = spec.default === "none" || spec.default === "required" ? "" : `; default ${spec.default}`;
+    program.addOption(
+      new Option(spec.flags, `${spec.description} [env ${spec.env}; file ${spec.file}${shown}]`),
+    );
   }
   program.addHelpText("after", helpFooter());
 
