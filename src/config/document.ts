@@ -151,7 +151,10 @@ export function mappingAt(
     document.fail(where, "must be a mapping (key: value lines).");
   for (const name of Object.keys(value)) {
     if (known.includes(name)) continue;
-    const hint = known.find((candidate) => candidate.toLowerCase() === name.toLowerCase());
+    // A shared key written at the top level (the CLI's old `startupScriptFile`) names its section.
+    const hint =
+      known.find((candidate) => candidate.toLowerCase() === name.toLowerCase()) ??
+      (where ? undefined : SETTINGS.find((spec) => spec.file.endsWith(`.${name}`))?.file);
     document.fail(
       where ? `${where}.${name}` : name,
       `is not a known key in ${where || "the top level"}${hint ? `: did you mean ${hint}?` : `. Known keys: ${known.join(", ")}.`}`,

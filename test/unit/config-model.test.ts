@@ -96,6 +96,10 @@ test("one set of messages: typos, missing variables and unreadable files read th
     /case\.yml: Agent is not a known key in the top level: did you mean agent\?/,
   );
   bothFail(
+    write("moved.yml", [...SHARED, "startupScriptFile: setup.sh"]),
+    /moved\.yml: startupScriptFile is not a known key in the top level: did you mean agent\.startupScriptFile\?/,
+  );
+  bothFail(
     write("missing-var.yml", [...SHARED, "agent: { user: '${NO_SUCH_VARIABLE}' }"]),
     /agent\.user refers to the environment variable NO_SUCH_VARIABLE, which is not set/,
   );
