@@ -1,4 +1,5 @@
 import { CommanderError } from "commander";
+import { ConfigError } from "../config/errors.ts";
 import { InstanceWaitTimeoutError } from "../anka/index.ts";
 import { AgentWaitTimeoutError, InputError, StartCancelledError } from "../core/index.ts";
 
@@ -16,13 +17,7 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
-/** A setting is missing or wrong: a flag, an environment variable or the config file. */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
-}
+export { ConfigError };
 
 /** The command ran, and its result is a failure it already reported (doctor's failed checks). */
 export class ReportedFailure extends Error {

@@ -8,7 +8,8 @@ import { registerPool } from "./commands/pool.ts";
 import { registerStart } from "./commands/start.ts";
 import { registerTemplates } from "./commands/templates.ts";
 import { registerTerminate } from "./commands/terminate.ts";
-import { CONFIG_ENV, defaultConfigFiles, SETTINGS } from "./config.ts";
+import { SETTINGS } from "../config/schema.ts";
+import { CONFIG_ENV, defaultConfigFiles } from "./config.ts";
 import { errorKind, ExitCode, exitCodeFor, ReportedFailure } from "./errors.ts";
 import { Output } from "./output.ts";
 import type { Runtime } from "./runtime.ts";
@@ -105,7 +106,10 @@ function buildProgram(runtime: Runtime, io: Io): Command {
     .option("--debug", "print debug lines and stack traces");
   for (const spec of SETTINGS) {
     if (!spec.flags) continue;
-    program.addOption(new Option(spec.flags, `${spec.description} [env ${spec.env}; file ${spec.file}]`));
+    const shown = spec.default === "none" || spec.default === "required" ? "" : `; default ${spec.default}`;
+    program.addOption(
+      new Option(spec.flags, `${spec.description} [env ${spec.env}; file ${spec.file}${shown}]`),
+    );
   }
   program.addHelpText("after", helpFooter());
 

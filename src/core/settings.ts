@@ -17,6 +17,8 @@ export interface AgentSettings {
   agentDownloadUrl?: string;
   /** Connection-level custom startup script replacing the built-in one. */
   startupScript?: string;
+  /** Who registers the agent: the startup script in the VM (default), or we before the start. */
+  registration?: "inVm" | "preregistered";
 }
 
 /** Written into every instance's metadata, so that `cleanup` and `list` find what we created. */

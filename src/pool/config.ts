@@ -1,13 +1,20 @@
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { parseDocument } from "yaml";
-import type { ConnectionConfig, ControllerAuth } from "../core/index.ts";
-import { proxyFromEnvironment } from "../net/proxy.ts";
+import { connectionFrom } from "../config/connection.ts";
+import {
+  mappingAt,
+  parseConfigDocument,
+  readConfigDocument,
+  type ConfigDocument,
+  type Environment,
+} from "../config/document.ts";
+import { ConfigError } from "../config/errors.ts";
+import { poolKeysUnder } from "../config/schema.ts";
+import type { ConnectionConfig } from "../core/index.ts";
 import type { RetryPolicy } from "../net/retry.ts";
 
 /**
- * The pool service's configuration (contract §6): one YAML file, secrets only as `${ENV_VAR}`
- * references. Every mistake is reported with the key it is about and what to write instead.
+ * The pool service's configuration (contract §6): one YAML file in the shared schema
+ * (src/config/schema.ts) plus the pool's own sections, secrets only as `${ENV_VAR}` references.
+ * Every mistake is reported with the key it is about and what to write instead.
  */
 
 /** The capabilities a class's agents (and its placeholder) may advertise, and jobs demand. */
@@ -67,149 +74,56 @@ export interface PoolConfig {
   classes: PoolClassConfig[];
 }
 
-export class PoolConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "PoolConfigError";
-  }
-}
-
-export type Environment = Record<string, string | undefined>;
+export { ConfigError as PoolConfigError, type Environment };
 
 /** Reads, substitutes `${ENV_VAR}` references, validates. Files named in it are read relative to it. */
 export function loadPoolConfig(file: string, env: Environment): PoolConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (error) {
-    throw new PoolConfigError(
-      `Cannot read the pool service config ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}. ` +
-        "Pass an existing YAML file with --config (deploy/pool.example.yml is a starting point).",
-    );
-  }
-  return parsePoolConfig(text, env, file);
+  return poolConfigFrom(readConfigDocument(file, env, "pool service config"), env);
 }
 
 /** `source` names the file in messages and anchors relative file paths (its folder). */
 export function parsePoolConfig(text: string, env: Environment, source = "pool.yml"): PoolConfig {
-  // `${VAR}` is not valid YAML inside a flow mapping (`auth: { rootToken: ${ANKA_ROOT_TOKEN} }`), and
-  // substituting values into the text would let a secret's characters change the YAML. So each
-  // reference becomes an inert token before parsing and its value is put in afterwards.
-  const references: string[] = [];
-  const prepared = text
-    .replaceAll("$${", LITERAL_TOKEN)
-    .replace(
-      /\$\{([^}\n]*)\}/g,
-      (_match, name: string) => `${REFERENCE_TOKEN}${references.push(name) - 1}__`,
-    );
-  const document = parseDocument(prepared, { prettyErrors: true, uniqueKeys: true });
-  if (document.errors.length > 0) {
-    const first = document.errors[0];
-    throw new PoolConfigError(`${source}: not valid YAML: ${first?.message ?? "parse error"}`);
-  }
-  const raw: unknown = document.toJS();
-  const reader = new Reader(source, env, references, path.dirname(path.resolve(source)));
-  return reader.config(raw);
+  return poolConfigFrom(parseConfigDocument(text, env, source), env);
 }
 
-const ROOT_KEYS = [
-  "controller",
-  "azureDevOps",
-  "agent",
-  "pollSeconds",
-  "maxVms",
-  "startTimeoutMinutes",
-  "agentTimeoutMinutes",
-  "http",
-  "logLevel",
-  "classes",
-] as const;
-const CONTROLLER_KEYS = ["url", "auth", "caCertificate", "skipTlsVerification"] as const;
-const AZURE_DEVOPS_KEYS = ["url", "token", "pool"] as const;
-const AGENT_KEYS = ["user", "path", "logPath", "proxyUrl", "downloadUrl", "startupScriptFile"] as const;
-const HTTP_KEYS = ["host", "port"] as const;
-const CLASS_KEYS = [
-  "name",
-  "template",
-  "tag",
-  "max",
-  "standby",
-  "idleMinutes",
-  "nodeGroup",
-  "priority",
-  "vcpu",
-  "vram",
-  "capabilities",
-] as const;
-const AUTH_FORMS = ["rootToken", "certificate", "uak"] as const;
+const HTTP_KEYS = poolKeysUnder("http.");
+const CLASS_KEYS = poolKeysUnder("classes[].");
 
 const POOL_RETRY_POLICY: RetryPolicy = { attempts: 3, baseDelayMs: 200, maxDelayMs: 2_000 };
 
 /** Class names become capability values and agent names: `anka-<class>-<8 hex>`. */
 const CLASS_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$/;
-const REFERENCE_TOKEN = "__ANKA_ENV_REFERENCE_";
-const REFERENCE = /__ANKA_ENV_REFERENCE_(\d+)__/g;
-const LITERAL_TOKEN = "__ANKA_ENV_LITERAL__";
 
-type Mapping = Record<string, unknown>;
+/** The shared sections as the CLI reads them (src/config), then the pool's own, checked here. */
+function poolConfigFrom(document: ConfigDocument, env: Environment): PoolConfig {
+  // A service's file is shared and versioned: secrets come from the environment only.
+  for (const key of document.literalSecrets)
+    document.fail(
+      key,
+      "is a secret and must be an environment variable reference such as ${AZP_TOKEN}, not the value itself.",
+    );
+  const connection: ConnectionConfig = {
+    ...connectionFrom({
+      values: document.values,
+      sources: Object.fromEntries(Object.keys(document.values).map((key) => [key, "file"])),
+      cwd: document.folder,
+      configFile: document.source,
+      env: env as NodeJS.ProcessEnv,
+      needsAzureDevOps: true,
+      missing: (spec) => `${document.source}: ${spec.file} is required.`,
+    }),
+    // The loop retries every pass anyway: a request gives up after a few quick tries, so that an
+    // outage is noticed (and backed off from) within seconds.
+    retry: POOL_RETRY_POLICY,
+  };
+  return new Reader(document).config(connection);
+}
 
 class Reader {
-  constructor(
-    private readonly source: string,
-    private readonly env: Environment,
-    private readonly references: readonly string[],
-    private readonly folder: string,
-  ) {}
+  constructor(private readonly document: ConfigDocument) {}
 
-  config(raw: unknown): PoolConfig {
-    const root = this.mapping(raw, "", ROOT_KEYS, "the top level");
-    const controller = this.mapping(this.required(root, "controller", ""), "controller", CONTROLLER_KEYS);
-    const azureDevOps = this.mapping(
-      this.required(root, "azureDevOps", ""),
-      "azureDevOps",
-      AZURE_DEVOPS_KEYS,
-    );
-    const agent = root.agent === undefined ? {} : this.mapping(root.agent, "agent", AGENT_KEYS);
-
-    const controllerUrl = this.url(this.required(controller, "url", "controller"), "controller.url", [
-      "https:",
-      "http:",
-    ]);
-    const azureDevOpsUrl = this.url(this.required(azureDevOps, "url", "azureDevOps"), "azureDevOps.url", [
-      "https:",
-      "http:",
-    ]);
-    const token = this.secret(this.required(azureDevOps, "token", "azureDevOps"), "azureDevOps.token");
-    const pool = this.text(this.required(azureDevOps, "pool", "azureDevOps"), "azureDevOps.pool");
-    const caFile = this.optionalText(controller.caCertificate, "controller.caCertificate");
-    const startupScriptFile = this.optionalText(agent.startupScriptFile, "agent.startupScriptFile");
-
-    const connection: ConnectionConfig = {
-      controllerUrl,
-      auth: this.auth(controller.auth),
-      ...(caFile ? { caCertificate: this.file(caFile, "controller.caCertificate") } : {}),
-      ...(this.optionalBoolean(controller.skipTlsVerification, "controller.skipTlsVerification")
-        ? { skipTlsVerification: true }
-        : {}),
-      proxyFor: proxyFromEnvironment(this.env as NodeJS.ProcessEnv),
-      // The loop retries every pass anyway: a request gives up after a few quick tries, so that an
-      // outage is noticed (and backed off from) within seconds.
-      retry: POOL_RETRY_POLICY,
-      agent: {
-        pool,
-        azureDevOpsUrl,
-        pat: token,
-        agentUser: this.optionalText(agent.user, "agent.user"),
-        agentPath: this.optionalText(agent.path, "agent.path"),
-        agentLogPath: this.optionalText(agent.logPath, "agent.logPath"),
-        agentProxyUrl: this.optionalText(agent.proxyUrl, "agent.proxyUrl"),
-        agentDownloadUrl: this.optionalText(agent.downloadUrl, "agent.downloadUrl"),
-        ...(startupScriptFile
-          ? { startupScript: this.file(startupScriptFile, "agent.startupScriptFile") }
-          : {}),
-      },
-    };
-
+  config(connection: ConnectionConfig): PoolConfig {
+    const root = this.document.root;
     const classes = this.classes(this.required(root, "classes", ""));
     const maxSum = classes.reduce((sum, c) => sum + c.max, 0);
     const maxVms =
@@ -224,9 +138,9 @@ class Reader {
     const pollSeconds =
       root.pollSeconds === undefined ? 10 : this.number(root.pollSeconds, "pollSeconds", { min: 0.05 });
     return {
-      source: this.source,
+      source: this.document.source,
       connection,
-      pool,
+      pool: connection.agent.pool,
       pollSeconds,
       maxVms,
       startTimeoutMinutes:
@@ -240,53 +154,6 @@ class Reader {
       ...(root.http === undefined ? {} : { http: this.http(root.http) }),
       logLevel: this.logLevel(root.logLevel),
       classes,
-    };
-  }
-
-  private auth(value: unknown): ControllerAuth {
-    if (value === undefined || value === null || value === "none") return { kind: "none" };
-    const form = this.mapping(value, "controller.auth", AUTH_FORMS);
-    const given = AUTH_FORMS.filter((key) => form[key] !== undefined);
-    if (given.length !== 1) {
-      this.fail(
-        "controller.auth",
-        `must hold exactly one of rootToken, certificate or uak${given.length ? `; it has ${given.join(" and ")}` : ""}, ` +
-          'e.g. "auth: { rootToken: ${ANKA_ROOT_TOKEN} }", or "auth: none" for a controller without authentication.',
-      );
-    }
-    if (form.rootToken !== undefined) {
-      return { kind: "rootToken", token: this.secret(form.rootToken, "controller.auth.rootToken") };
-    }
-    if (form.certificate !== undefined) {
-      const key = "controller.auth.certificate";
-      const cert = this.mapping(form.certificate, key, ["certificateFile", "keyFile"]);
-      return {
-        kind: "certificate",
-        certificate: this.file(
-          this.text(this.required(cert, "certificateFile", key), `${key}.certificateFile`),
-          `${key}.certificateFile`,
-        ),
-        privateKey: this.file(
-          this.text(this.required(cert, "keyFile", key), `${key}.keyFile`),
-          `${key}.keyFile`,
-        ),
-      };
-    }
-    const key = "controller.auth.uak";
-    const uak = this.mapping(form.uak, key, ["id", "privateKey", "keyFile"]);
-    if ((uak.privateKey === undefined) === (uak.keyFile === undefined)) {
-      this.fail(
-        key,
-        "needs exactly one of privateKey (e.g. ${ANKA_UAK_KEY}) or keyFile (a PEM file readable only by the service).",
-      );
-    }
-    return {
-      kind: "uak",
-      id: this.text(this.required(uak, "id", key), `${key}.id`),
-      privateKey:
-        uak.privateKey !== undefined
-          ? this.secret(uak.privateKey, `${key}.privateKey`)
-          : this.file(this.text(uak.keyFile, `${key}.keyFile`), `${key}.keyFile`),
     };
   }
 
@@ -325,7 +192,7 @@ class Reader {
       if (standby > max)
         this.fail(`${at}.standby`, `is ${standby}, more than max (${max}). Lower it to ${max} or less.`);
       const capabilities = this.capabilities(entry.capabilities, `${at}.capabilities`);
-      const optionalInteger = (key: (typeof CLASS_KEYS)[number], min: number, max?: number) =>
+      const optionalInteger = (key: string, min: number, max?: number) =>
         entry[key] === undefined
           ? undefined
           : this.number(entry[key], `${at}.${key}`, { min, max, integer: true });
@@ -389,79 +256,25 @@ class Reader {
 
   // ---- typed readers ----
 
-  private mapping<K extends string>(
-    value: unknown,
-    key: string,
-    known: readonly K[],
-    where = key,
-  ): Partial<Record<K, unknown>> {
-    if (value === null || typeof value !== "object" || Array.isArray(value))
-      this.fail(key, `must be a mapping (key: value lines)${key ? "" : " at the top of the file"}.`);
-    for (const name of Object.keys(value)) {
-      if (!(known as readonly string[]).includes(name)) {
-        const hint = known.find((k) => k.toLowerCase() === name.toLowerCase());
-        this.fail(
-          key ? `${key}.${name}` : name,
-          `is not a known key in ${where}${hint ? `: did you mean ${hint}?` : `. Known keys: ${known.join(", ")}.`}`,
-        );
-      }
-    }
-    return value as Partial<Record<K, unknown>>;
+  private mapping(value: unknown, key: string, known: readonly string[]): Partial<Record<string, unknown>> {
+    return mappingAt(this.document, value, key, known);
   }
 
-  private required(map: Mapping, name: string, parent: string): unknown {
+  private required(map: Partial<Record<string, unknown>>, name: string, parent: string): unknown {
     const value = map[name];
     if (value === undefined || value === null || value === "")
       this.fail(parent ? `${parent}.${name}` : name, "is required.");
     return value;
   }
 
-  /** A string with `${ENV_VAR}` references replaced; `$${` writes a literal `${`. */
   private text(value: unknown, key: string): string {
-    if (typeof value === "number" || typeof value === "boolean") return String(value);
-    if (typeof value !== "string") this.fail(key, "must be a text value.");
-    const substituted = value
-      .replace(REFERENCE, (_match, index: string) => {
-        const name = this.references[Number(index)] ?? "";
-        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
-          this.fail(
-            key,
-            `has "\${${name}}", which is not an environment variable reference like \${AZP_TOKEN}.`,
-          );
-        const found = this.env[name];
-        if (found === undefined || found === "")
-          this.fail(
-            key,
-            `refers to the environment variable ${name}, which is not set. Export it before starting the service ` +
-              "(systemd: EnvironmentFile=, launchd: EnvironmentVariables).",
-          );
-        return found;
-      })
-      .replaceAll(LITERAL_TOKEN, "${");
-    const trimmed = substituted.trim();
-    if (trimmed === "") this.fail(key, "is empty.");
-    return trimmed;
+    const text = this.document.text(value, key);
+    if (text === "") this.fail(key, "is empty.");
+    return text;
   }
 
   private optionalText(value: unknown, key: string): string | undefined {
     return value === undefined || value === null || value === "" ? undefined : this.text(value, key);
-  }
-
-  /** Secrets come from the environment only, so that config files can be shared and committed. */
-  private secret(value: unknown, key: string): string {
-    if (typeof value !== "string" || !new RegExp(REFERENCE.source).test(value)) {
-      this.fail(
-        key,
-        "is a secret and must be an environment variable reference such as ${AZP_TOKEN}, not the value itself.",
-      );
-    }
-    return this.text(value, key);
-  }
-
-  private optionalBoolean(value: unknown, key: string): boolean {
-    if (value === undefined || value === null) return false;
-    if (typeof value !== "boolean") this.fail(key, "must be true or false.");
-    return value;
   }
 
   private number(
@@ -485,32 +298,7 @@ class Reader {
     return number;
   }
 
-  private url(value: unknown, key: string, protocols: string[]): string {
-    const text = this.text(value, key);
-    let url: URL;
-    try {
-      url = new URL(text);
-    } catch {
-      this.fail(key, `"${text}" is not a URL; write it in full, e.g. https://anka.example.com:8090.`);
-    }
-    if (!protocols.includes(url.protocol)) this.fail(key, `"${text}" must start with https:// or http://.`);
-    return text.replace(/\/+$/, "");
-  }
-
-  private file(name: string, key: string): string {
-    const full = path.resolve(this.folder, name);
-    try {
-      return readFileSync(full, "utf8");
-    } catch (error) {
-      this.fail(
-        key,
-        `names ${full}, which cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). ` +
-          "Give an existing file; a relative path is taken from the config file's folder.",
-      );
-    }
-  }
-
   private fail(key: string, problem: string): never {
-    throw new PoolConfigError(`${this.source}: ${key ? `${key} ` : ""}${problem}`);
+    return this.document.fail(key, problem);
   }
 }

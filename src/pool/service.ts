@@ -5,7 +5,7 @@ import { openConnection, type OpenedConnection } from "../core/index.ts";
 import { rateLimitedDelay } from "../net/rate-limit.ts";
 import type { PoolConfig } from "./config.ts";
 import { createJsonLogger, SecretSet, type PoolLogger } from "./log.ts";
-import { PoolMetrics } from "./metrics.ts";
+import { createPoolMetrics, type PoolMetrics } from "./metrics.ts";
 import { PoolReconciler, type PassReport } from "./reconciler.ts";
 
 /**
@@ -48,7 +48,7 @@ export async function startPoolService(
   const clock = deps.clock ?? realClock;
   const secrets = deps.secrets ?? new SecretSet();
   const log = deps.log ?? defaultLogger(config, secrets);
-  const metrics = new PoolMetrics();
+  const metrics = await createPoolMetrics();
   const connection = openConnection(config.connection, log, secrets.register);
   const reconciler = new PoolReconciler(config, {
     connection,
@@ -72,8 +72,10 @@ export async function startPoolService(
       if (req.method !== "GET" && req.method !== "HEAD") {
         res.writeHead(405, { allow: "GET" }).end();
       } else if (path === "/metrics") {
-        const body = metrics.registry.render();
-        res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(body);
+        metrics.render().then(
+          (body) => res.writeHead(200, { "content-type": metrics.contentType }).end(body),
+          (error: Error) => res.writeHead(500, { "content-type": "text/plain" }).end(`${error.message}\n`),
+        );
       } else if (path === "/healthz") {
         const health = healthOf(state, clock.now(), pollMs);
         res
@@ -160,7 +162,7 @@ export async function reconcileOnce(
       connection,
       log,
       clock: deps.clock ?? realClock,
-      metrics: new PoolMetrics(),
+      metrics: await createPoolMetrics(),
       registerSecret: secrets.register,
     });
     const report = await reconciler.reconcileOnce();

@@ -205,9 +205,13 @@ describe("anka-azdo", () => {
           cli(["--config", "typo.json", "templates"], { cwd: dir }),
           cli(["--config", "nowhere.json", "templates"], { cwd: dir }),
         ]);
-        assertOneLineError(json, 2, /Config file .*broken\.json is not valid JSON/);
-        assertOneLineError(yaml, 2, /Config file .*broken\.yaml is not valid YAML/);
-        assertOneLineError(typo, 2, /typo\.json: unknown setting "controller\.ur"/);
+        assertOneLineError(json, 2, /broken\.json: not valid JSON: /);
+        assertOneLineError(yaml, 2, /broken\.yaml: not valid YAML: /);
+        assertOneLineError(
+          typo,
+          2,
+          /typo\.json: controller\.ur is not a known key in controller\. Known keys: url, /,
+        );
         assertOneLineError(missing, 2, /Config file .*nowhere\.json does not exist/);
       });
 
@@ -216,7 +220,7 @@ describe("anka-azdo", () => {
           cli(["templates", "--controller-url", "anka.example.com"]),
           cli(["list"], { env: baseEnv({ AZP_POOL: undefined }) }),
         ]);
-        assertOneLineError(notUrl, 2, /controller URL "anka\.example\.com" is not a URL/);
+        assertOneLineError(notUrl, 2, /--controller-url "anka\.example\.com" is not a URL; write it in full/);
         assertOneLineError(missing, 2, /No agent pool: give --pool, set AZP_POOL, or set azureDevOps\.pool/);
       });
 

@@ -2,11 +2,11 @@ import type { ControllerAuth } from "../core/index.ts";
 import { ConfigError } from "./errors.ts";
 
 /**
- * The one place that turns the CLI's authentication settings into the core's `ControllerAuth`
+ * The one place that turns the authentication settings (CLI and pool service) into the core's `ControllerAuth`
  * (src/core/connection.ts, shared with the tasks and the pool service). The config file uses the
  * pool service's forms: `auth: none`, `{ rootToken }`, `{ certificate: { certificateFile, keyFile } }`,
  * `{ uak: { id, privateKey | keyFile } }`. A new kind of `ControllerAuth` needs its settings in
- * SETTINGS (config.ts), a method name here and a case below; its secrets must reach the scrubber.
+ * SETTINGS (schema.ts), a method name here and a case below; its secrets must reach the scrubber.
  */
 export const AUTH_METHODS = ["none", "root-token", "certificate", "uak"] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
@@ -45,13 +45,13 @@ export function controllerAuthFrom(inputs: AuthInputs): ControllerAuth {
     case "certificate":
       if (!inputs.clientCertificate || !inputs.clientKey)
         throw new ConfigError(
-          "Certificate authentication needs the client certificate and its key: --client-cert and --client-key (ANKA_CLIENT_CERT_FILE, ANKA_CLIENT_KEY_FILE).",
+          "Certificate authentication needs the client certificate and its key: --client-cert and --client-key (ANKA_CLIENT_CERT_FILE, ANKA_CLIENT_KEY_FILE; in a file controller.auth.certificate.certificateFile and keyFile).",
         );
       return { kind: "certificate", certificate: inputs.clientCertificate, privateKey: inputs.clientKey };
     case "uak":
       if (!inputs.uakId || !inputs.uakKey)
         throw new ConfigError(
-          "UAK authentication needs the key's id and private key: --uak-id and --uak-key-file (ANKA_UAK_ID, and ANKA_UAK_KEY_FILE or ANKA_UAK_KEY).",
+          "UAK authentication needs the key's id and private key: --uak-id and --uak-key-file (ANKA_UAK_ID, and ANKA_UAK_KEY_FILE or ANKA_UAK_KEY; in a file controller.auth.uak.id and keyFile or privateKey).",
         );
       return { kind: "uak", id: inputs.uakId, privateKey: inputs.uakKey };
     default:
