@@ -47,6 +47,11 @@ export async function createPoolMetrics() {
       "VMs terminated, by class and reason (done, idle, failed, removed).",
       ["class", "reason"],
     ),
+    wastedVms: counter(
+      "anka_pool_wasted_vms_total",
+      "VMs terminated without having run a job (recycled warm VMs, failed starts, agents that never came): the waste figure.",
+      ["class"],
+    ),
     jobWait: new Histogram({
       name: "anka_pool_job_wait_seconds",
       help: "Time from a job request being queued to an agent of the service taking it (queued to agent online for a fresh VM).",
@@ -55,6 +60,10 @@ export async function createPoolMetrics() {
     }),
     passes: counter("anka_pool_reconcile_passes_total", "Reconcile passes, by outcome.", ["outcome"]),
     passSeconds: gauge("anka_pool_reconcile_duration_seconds", "Duration of the last reconcile pass."),
+    planCpuSeconds: gauge(
+      "anka_pool_plan_cpu_seconds",
+      "CPU time of the last pass's planning step (in memory, after the reads).",
+    ),
     lastSuccess: gauge(
       "anka_pool_last_success_timestamp_seconds",
       "When the last reconcile pass read the controller and Azure DevOps successfully (Unix time).",

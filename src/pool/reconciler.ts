@@ -66,6 +66,8 @@ export interface PassReport {
   ok: boolean;
   errors: string[];
   durationMs: number;
+  /** CPU time of the planning step alone (user + system), in milliseconds. */
+  planCpuMs: number;
   queued: number;
   unmatched: number;
   /** Start requests issued by this pass (they complete in the background). */
@@ -158,6 +160,8 @@ export class PoolReconciler {
     const now = clock.now();
     const vms = instances.map((instance) => this.observe(instance)).filter((vm): vm is ObservedVm => !!vm);
     const classes = this.config.classes.map((config) => this.planClass(config, now));
+    // Planning is all in memory: its CPU time is the figure that grows with the fleet (issue 14 item 1).
+    const cpuBefore = process.cpuUsage();
     const plan = planPass({
       now,
       classes,
@@ -169,6 +173,9 @@ export class PoolReconciler {
       startTimeoutMs: this.config.startTimeoutMinutes * 60_000,
       agentTimeoutMs: this.config.agentTimeoutMinutes * 60_000,
     });
+    const cpu = process.cpuUsage(cpuBefore);
+    const planCpuMs = (cpu.user + cpu.system) / 1000;
+    metrics.planCpuSeconds.set({}, planCpuMs / 1000);
 
     const errors: string[] = [];
     const attempt = async (kind: string, what: string, action: () => Promise<unknown>) => {
@@ -254,6 +261,7 @@ export class PoolReconciler {
       ok: errors.length === 0,
       errors,
       durationMs,
+      planCpuMs,
       queued,
       unmatched: plan.unmatched.length,
       startsRequested,
@@ -446,6 +454,8 @@ export class PoolReconciler {
             ? "removed"
             : "failed";
     metrics.vmTerminations.inc({ class: vm.className, reason: reasonKind });
+    // Every VM that goes without having run its job is waste (a warm VM recycled, a failed start).
+    if (verdict.phase !== "done") metrics.wastedVms.inc({ class: vm.className });
     const level = reasonKind === "failed" ? "warn" : "info";
     log[level](
       `Terminated instance ${vm.instanceId} (agent ${vm.agentName}): ${verdict.reason ?? verdict.phase}`,

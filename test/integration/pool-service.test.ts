@@ -293,6 +293,62 @@ describe("pool service under load (light runner)", () => {
     assertNoSecretsIn(h.logs);
   });
 
+  test("fleet burst over four classes: each pass reads the controller once and Azure DevOps twice (all pages), one VM per job, waste 0", async () => {
+    const classes = ["a", "b", "c", "d"];
+    const service = await h.serve(
+      classes
+        .map((name, n) => `  - { name: ${name}, template: ${n % 2 ? SEQUOIA : SONOMA}, max: 10 }`)
+        .join("\n"),
+    );
+    try {
+      await until("the placeholders are registered", () => agentNames(h.world).length >= 4);
+      await until("a pass after the templates are resolved", () => service.passes.length >= 3);
+      const passesBefore = service.passes.length;
+      const controllerBefore = h.world.controller.requests.length;
+      const azdoBefore = h.world.azdo.requests.length;
+      const startsBefore = startRequests(h.world);
+      const jobs = Array.from({ length: 80 }, (_, n) =>
+        h.world.azdo.queueJob(POOL, [`anka-class -equals ${classes[n % 4]}`], { durationMs: 100 }),
+      );
+      await sampleUntilDone(jobs, 60_000);
+      const passes = service.passes.length - passesBefore;
+      const controllerReads = h.world.controller.requests
+        .slice(controllerBefore)
+        .filter((r) => r.method === "GET");
+      // The service's reads only: the VMs' agents talk to Azure DevOps too, with their own user agent.
+      const azdoReads = h.world.azdo.requests
+        .slice(azdoBefore)
+        .filter((r) => r.method === "GET" && r.headers["user-agent"] === "anka-azure-pipelines");
+      const listings = azdoReads.filter(
+        (r) =>
+          /\/pools\/10\/agents$/.test(r.path) ||
+          (/\/jobrequests$/.test(r.path) && !r.query.continuationToken),
+      );
+      // One pass may straddle each end of the window.
+      assert.ok(
+        controllerReads.length <= passes + 1,
+        `${controllerReads.length} controller reads in ${passes} passes: ${[...new Set(controllerReads.map((r) => r.path))].join()}`,
+      );
+      assert.ok(
+        azdoReads.length === listings.length &&
+          listings.length >= 2 * (passes - 1) &&
+          listings.length <= 2 * (passes + 1),
+        `${azdoReads.length} Azure DevOps reads (${listings.length} listings) in ${passes} passes`,
+      );
+      assertAllSucceeded(h.world, jobs);
+      assert.equal(startRequests(h.world) - startsBefore, 80, "exactly one VM per job");
+      await assertNothingLeaks();
+      assert.ok(
+        Number.isNaN(await metric(service.handle, /^anka_pool_wasted_vms_total/)),
+        "no VM went without running a job",
+      );
+      const planCpu = await metric(service.handle, /^anka_pool_plan_cpu_seconds$/);
+      assert.ok(planCpu >= 0 && planCpu < 0.05, `planning CPU of the last pass: ${planCpu} s`);
+    } finally {
+      await service.stop();
+    }
+  });
+
   test("a restart in the middle of a burst starts no duplicate VM and leaks nothing", async () => {
     let service = await h.serve(twoClasses);
     const before = startRequests(h.world);

@@ -356,3 +356,44 @@ test("stale agents: offline VM agents of the service that no live instance carri
     ["anka-ios-aaaa", "anka-ios-bbbb"],
   );
 });
+
+test("fleet scale (issue 14 item 1 and 4): 400 live VMs and 500 queued jobs over 4 classes, planned in memory under 50 ms of CPU, exactly one VM per unserved job up to the caps", () => {
+  const names = ["sonoma", "sequoia", "ventura", "tahoe"];
+  const classes = names.map((name) => cls(name, { max: 150 }));
+  const vms: ObservedVm[] = [];
+  const agents: Agent[] = [];
+  const jobs: JobRequest[] = [];
+  for (const name of names) {
+    // Per class: 70 VMs running a job, 15 idle, 15 still starting = 100 live, 30 with no job yet.
+    for (let n = 0; n < 100; n++) {
+      const machine = vm(name, n < 85 ? "Started" : "Scheduling");
+      vms.push(machine);
+      if (n >= 85) continue;
+      const running = n < 70 ? job([`anka-class -equals ${name}`]) : undefined;
+      if (running) jobs.push({ ...running, assignTime: new Date(NOW).toISOString() });
+      agents.push(
+        agent(machine.agentName, running ? { assignedRequest: { requestId: running.requestId } } : {}),
+      );
+    }
+    // 125 queued per class: 30 go to the VMs without a job, 95 need new VMs, but max leaves room for 50.
+    for (let n = 0; n < 125; n++) jobs.push(job([`anka-class -equals ${name}`]));
+  }
+  const fleet = input({ classes, vms, agents, jobs, maxVms: 1000 });
+  const cpuMs: number[] = [];
+  let plan = planPass(fleet);
+  for (let run = 0; run < 5; run++) {
+    const before = process.cpuUsage();
+    plan = planPass(fleet);
+    const used = process.cpuUsage(before);
+    cpuMs.push((used.user + used.system) / 1000);
+  }
+  cpuMs.sort((a, b) => a - b);
+  assert.ok((cpuMs[2] ?? Infinity) < 50, `planning CPU (median of 5): ${cpuMs[2]} ms`);
+  assert.deepEqual(startsOf(plan), { sonoma: 50, sequoia: 50, ventura: 50, tahoe: 50 });
+  // Under a fleet-wide cap the starts are shared out one per class per round, oldest queue first.
+  const capped = planPass({ ...fleet, maxVms: 410 });
+  assert.deepEqual(startsOf(capped), { sonoma: 3, sequoia: 3, ventura: 2, tahoe: 2 });
+  // With room everywhere: one VM per queued job that no VM without a job will take, no more.
+  const roomy = planPass({ ...fleet, classes: names.map((name) => cls(name, { max: 1000 })) });
+  assert.deepEqual(startsOf(roomy), { sonoma: 95, sequoia: 95, ventura: 95, tahoe: 95 });
+});
