@@ -36,10 +36,15 @@ export async function chooseAgentPackage(
 ): Promise<AgentPackageChoice> {
   const mirror = agent.agentDownloadUrl;
   const needsVersion = agent.registration === "preregistered";
-  const mirrorVersion = mirror ? VERSION_IN_FILE_NAME.exec(new URL(mirror).pathname)?.[1] : undefined;
+  const mirrorVersion = mirror ? packageVersionFromUrl(mirror) : undefined;
   if (mirror && (!needsVersion || mirrorVersion)) return { url: mirror, version: mirrorVersion };
   const latest = await azdo.latestAgentPackage(agentPlatformFor(arch));
   return { url: mirror || latest.downloadUrl, version: latest.version };
+}
+
+/** The version a package URL's file name carries, if it does. */
+export function packageVersionFromUrl(url: string): string | undefined {
+  return VERSION_IN_FILE_NAME.exec(new URL(url).pathname)?.[1];
 }
 
 export interface PreregisterRequest {
