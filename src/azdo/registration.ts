@@ -65,21 +65,31 @@ export async function registerAgentWithKey(
     authorization: { publicKey: registration.publicKey },
     systemCapabilities: registration.systemCapabilities,
   };
-  const existing = await findExisting(azdo, agentsPath, registration.name, pool.name);
-  let answer: TaskAgentAnswer;
-  if (existing) {
-    answer = (await azdo.request(
+  // The fetched record with the new key, version and capabilities, as UpdateExistingAgent sends it.
+  const replace = (existing: TaskAgentAnswer) =>
+    azdo.request(
       "PUT",
       `${agentsPath}/${String(existing.id)}`,
       {},
       {
         ...context,
-        // The fetched record with the new key, version and capabilities, as UpdateExistingAgent sends it.
         body: { ...existing, ...body, authorization: { publicKey: registration.publicKey } },
       },
-    )) as TaskAgentAnswer;
-  } else {
-    answer = (await azdo.request("POST", agentsPath, {}, { ...context, body })) as TaskAgentAnswer;
+    ) as Promise<TaskAgentAnswer>;
+  const existing = await findExisting(azdo, agentsPath, registration.name, pool.name);
+  let answer: TaskAgentAnswer;
+  try {
+    answer = existing
+      ? await replace(existing)
+      : ((await azdo.request("POST", agentsPath, {}, { ...context, body })) as TaskAgentAnswer);
+  } catch (error) {
+    // 409: registered meanwhile, e.g. by our own POST whose answer was lost and which was retried.
+    const raced =
+      !existing && error instanceof AzureDevOpsError && error.httpStatus === 409
+        ? await findExisting(azdo, agentsPath, registration.name, pool.name)
+        : undefined;
+    if (!raced) throw error;
+    answer = await replace(raced);
   }
   const registered = registeredAgentFrom(answer ?? {}, azdo.organizationUrl, pool);
   await azdo.request(

@@ -242,6 +242,33 @@ describe("registration and the token exchange against the Azure DevOps emulator"
     assert.equal(typeof fresh.body.access_token, "string");
   });
 
+  test("a POST that meets an agent registered meanwhile (409) replaces it instead of failing", async () => {
+    const pool = await azdo.findPool("Anka");
+    emulator.addFault({ method: "POST", pathIncludes: "/pools/10/agents", kind: "delay", delayMs: 400 });
+    const mine = createAgentKey();
+    const slow = registerAgentWithKey(azdo, pool, { ...registration(mine), name: "anka-reg-race" });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const other = await registerAgentWithKey(azdo, pool, {
+      ...registration(createAgentKey()),
+      name: "anka-reg-race",
+    });
+    const registered = await slow;
+    assert.equal(registered.id, other.id);
+    const record = emulator.agents("Anka").find((a) => a.name === "anka-reg-race");
+    assert.equal(record?.id, other.id);
+    const now = Math.round(Date.now() / 1000);
+    const answer = await exchange(
+      registered.oauthEndpointUrl,
+      clientAssertion(
+        keyFromRsaParams(mine.rsaParamsFile),
+        registered.clientId,
+        registered.authorizationUrl,
+        now,
+      ),
+    );
+    assert.equal(answer.status, 200, "the slow registration's key is the one that counts");
+  });
+
   test("the token endpoint refuses a wrong signature, an unknown client id and an expired assertion", async () => {
     const pool = await azdo.findPool("Anka");
     const key = createAgentKey();
