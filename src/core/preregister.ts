@@ -11,7 +11,8 @@ import {
   renderAgentFiles,
   type AgentFiles,
 } from "../bootstrap/index.ts";
-import type { SecretRegistry } from "./ports.ts";
+import type { Logger, SecretRegistry } from "./ports.ts";
+import { removeAgents } from "./rollback.ts";
 import type { AgentSettings } from "./settings.ts";
 
 /** The agent package a VM will run: where it comes from and, for a registration, its version. */
@@ -98,4 +99,30 @@ export async function preregisterAgent(
     },
   });
   return renderAgentFiles(registered, key.rsaParamsFile);
+}
+
+/**
+ * Runs the steps up to a VM's start request. When an agent was pre-registered for that VM and they
+ * fail, no VM will ever run it: it is removed (best effort) before the error goes on.
+ */
+export async function unregisterUnlessStarted<T>(
+  registered: boolean,
+  target: { agentName: string; pool: AgentPool },
+  azdo: AzureDevOpsClient,
+  log: Pick<Logger, "info" | "warn">,
+  steps: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await steps();
+  } catch (error) {
+    if (registered) {
+      log.info(`Removing pre-registered agent ${target.agentName}: its VM was not started`);
+      await removeAgents(target, azdo).catch((removal: Error) =>
+        log.warn(
+          `Could not remove agent ${target.agentName}: ${removal.message}. Run \`anka-azdo cleanup\`.`,
+        ),
+      );
+    }
+    throw error;
+  }
 }

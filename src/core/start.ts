@@ -2,14 +2,14 @@ import { waitForInstance, type AnkaClient } from "../anka/index.ts";
 import type { KeyObject } from "node:crypto";
 import type { AzureDevOpsClient } from "../azdo/index.ts";
 import { agentNameFor, type AgentFiles } from "../bootstrap/index.ts";
-import { chooseAgentPackage, preregisterAgent } from "./preregister.ts";
+import { chooseAgentPackage, preregisterAgent, unregisterUnlessStarted } from "./preregister.ts";
 import { startupScriptFor } from "./startup-script.ts";
 import { realClock, type Clock } from "../clock.ts";
 import { waitForAgentOnline } from "./agent-wait.ts";
 import type { Logger, SecretRegistry } from "./ports.ts";
 import { StartProgressReporter } from "./progress.ts";
 import { InputError, resolveNodeGroup, resolveTemplate } from "./resolve.ts";
-import { removeAgents, rollBack, terminateDuplicates, type RollbackTarget } from "./rollback.ts";
+import { rollBack, terminateDuplicates, type RollbackTarget } from "./rollback.ts";
 import {
   AGENT_METADATA_KEY,
   CREATED_BY_METADATA_KEY,
@@ -142,39 +142,47 @@ export async function startInstance(request: StartRequest, ctx: FlowContext): Pr
       `Registered agent ${agentName} in pool "${pool.name}" with its own key (agentRegistration preregistered)`,
     );
   }
-  const receipt = await untilRequested(agentFiles !== undefined, { agentName, pool }, ctx, async () => {
-    const { script, custom } = startupScriptFor(ctx.agent, identity, {
-      customScript: request.startupScript,
-      registerSecret: ctx.registerSecret,
-      agentFiles,
-    });
-    ctx.log.info(
-      `Starting a VM from template "${resolved.template.name}" (${resolved.template.id}), tag ${resolved.effectiveTag ?? "latest"}, ` +
-        `for agent ${agentName} in pool "${pool.name}"${custom ? " with a custom startup script" : ""}`,
-    );
-    if (ctx.signal?.aborted) throw new StartCancelledError(ctx.signal.reason, "before");
-    return ctx.anka.startInstancesWithReceipt({
-      count: 1,
-      templateId: resolved.template.id,
-      tag: resolved.tag,
-      externalId: request.agentIdentifier,
-      name: agentName,
-      groupId,
-      priority: request.priority,
-      vcpu: request.vcpu,
-      vramMb: request.vramMb,
-      startupScript: script,
-      startupScriptCondition: 0,
-      scriptMonitoring: true,
-      scriptTimeoutSeconds: request.scriptTimeoutSeconds ?? DEFAULT_SCRIPT_TIMEOUT_SECONDS,
-      metadata: {
-        [CREATED_BY_METADATA_KEY]: CREATED_BY_VALUE,
-        [POOL_METADATA_KEY]: pool.name,
-        [AGENT_METADATA_KEY]: agentName,
-        ...(request.runUrl ? { [RUN_URL_METADATA_KEY]: request.runUrl } : {}),
-      },
-    });
-  });
+  const registered = agentFiles !== undefined;
+  const receipt = await unregisterUnlessStarted(
+    registered,
+    { agentName, pool },
+    ctx.azdo,
+    ctx.log,
+    async () => {
+      const { script, custom } = startupScriptFor(ctx.agent, identity, {
+        customScript: request.startupScript,
+        registerSecret: ctx.registerSecret,
+        agentFiles,
+      });
+      ctx.log.info(
+        `Starting a VM from template "${resolved.template.name}" (${resolved.template.id}), tag ${resolved.effectiveTag ?? "latest"}, ` +
+          `for agent ${agentName} in pool "${pool.name}"${custom ? " with a custom startup script" : ""}`,
+      );
+      if (ctx.signal?.aborted)
+        throw new StartCancelledError(ctx.signal.reason, registered ? "registered" : "before");
+      return ctx.anka.startInstancesWithReceipt({
+        count: 1,
+        templateId: resolved.template.id,
+        tag: resolved.tag,
+        externalId: request.agentIdentifier,
+        name: agentName,
+        groupId,
+        priority: request.priority,
+        vcpu: request.vcpu,
+        vramMb: request.vramMb,
+        startupScript: script,
+        startupScriptCondition: 0,
+        scriptMonitoring: true,
+        scriptTimeoutSeconds: request.scriptTimeoutSeconds ?? DEFAULT_SCRIPT_TIMEOUT_SECONDS,
+        metadata: {
+          [CREATED_BY_METADATA_KEY]: CREATED_BY_VALUE,
+          [POOL_METADATA_KEY]: pool.name,
+          [AGENT_METADATA_KEY]: agentName,
+          ...(request.runUrl ? { [RUN_URL_METADATA_KEY]: request.runUrl } : {}),
+        },
+      });
+    },
+  );
   const instanceId = receipt.ids[0] as string;
   ctx.log.info(`Requested instance ${instanceId}`);
 
@@ -240,31 +248,6 @@ async function handleFailure(target: RollbackTarget, request: StartRequest, ctx:
     return;
   }
   await rollBack(target, ctx.anka, ctx.azdo, ctx.log, ctx.rollbackBudgetMs ?? 6_000);
-}
-
-/**
- * Runs the steps up to the start request. When an agent was pre-registered and they fail or are
- * cancelled, no VM will ever run it: it is removed before the error goes on.
- */
-async function untilRequested<T>(
-  registered: boolean,
-  target: Pick<RollbackTarget, "agentName" | "pool">,
-  ctx: FlowContext,
-  steps: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await steps();
-  } catch (error) {
-    if (!registered) throw error;
-    ctx.log.info(`Removing pre-registered agent ${target.agentName}: its VM was not started`);
-    await removeAgents(target, ctx.azdo).catch((removal: Error) =>
-      ctx.log.warn(
-        `Could not remove agent ${target.agentName}: ${removal.message}. Run \`anka-azdo cleanup\`.`,
-      ),
-    );
-    if (error instanceof StartCancelledError) throw new StartCancelledError(ctx.signal?.reason, "registered");
-    throw error;
-  }
 }
 
 function validateRequest(request: StartRequest): void {

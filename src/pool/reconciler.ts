@@ -17,8 +17,8 @@ import {
   POOL_METADATA_KEY,
   packageVersionFromUrl,
   preregisterAgent,
-  removeAgents,
   resolveNodeGroup,
+  unregisterUnlessStarted,
   resolveTemplate,
   startupScriptFor,
   type OpenedConnection,
@@ -368,10 +368,13 @@ export class PoolReconciler {
         registerSecret: this.deps.registerSecret,
         agentFiles,
       });
-      const instanceId = await this.startOrUnregister(
+      // A failed start request removes the pre-registered agent at once; if the service dies in
+      // between, the next run finds it as a stale agent (offline, of a class, carried by no VM).
+      const instanceId = await unregisterUnlessStarted(
         agentFiles !== undefined,
-        pool,
-        identity.agentName,
+        { agentName: identity.agentName, pool },
+        connection.azdo,
+        log,
         () =>
           connection.anka.startInstance({
             templateId: resolution.templateId,
@@ -416,29 +419,6 @@ export class PoolReconciler {
         this.inflight.delete(task);
       });
     this.inflight.add(task);
-  }
-
-  /**
-   * A pre-registered agent whose VM start request failed is removed at once. If the service dies
-   * in between, the next run finds it as a stale agent: offline, of a class, carried by no VM.
-   */
-  private async startOrUnregister(
-    registered: boolean,
-    pool: AgentPool,
-    agentName: string,
-    start: () => Promise<string>,
-  ): Promise<string> {
-    try {
-      return await start();
-    } catch (error) {
-      if (registered)
-        await removeAgents({ agentName, pool }, this.deps.connection.azdo).catch((removal: Error) =>
-          this.deps.log.warn(`Could not remove pre-registered agent ${agentName}`, {
-            error: removal.message,
-          }),
-        );
-      throw error;
-    }
   }
 
   /** The version of the package a VM downloads: from a mirror's file name, else the packages API. */
