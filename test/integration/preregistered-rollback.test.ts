@@ -155,13 +155,9 @@ describe(
     });
 
     test("the agent never comes online: VM and agent rolled back", async () => {
-      world.azdo.addFault({
-        method: "POST",
-        pathIncludes: "/sessions",
-        kind: "status",
-        status: 503,
-        times: Infinity,
-      });
+      // Every session refused: the listener never gets online.
+      const refused = { kind: "status", status: 503, times: Infinity } as const;
+      world.azdo.addFault({ method: "POST", pathIncludes: "/sessions", ...refused });
       const { failure } = await play({ request: { agentTimeoutMs: 1_000 } });
       assert.match(failure?.message ?? "", /did not come online within 1 s/);
     });

@@ -46,6 +46,14 @@ async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
   }
 }
 
+/** The build job, queued with the demand the README tells users to write, runs on that agent. */
+async function assertJobRunsOn(world: World, id: string): Promise<void> {
+  const job = world.azdo.queueJob(POOL, [`ANKA_AGENT_IDENTIFIER -equals ${id}`], { durationMs: 100 });
+  await until(() => world.azdo.job(job.requestId)?.result !== undefined);
+  assert.equal(world.azdo.job(job.requestId)?.result, "succeeded");
+  assert.equal(world.azdo.job(job.requestId)?.reservedAgent?.name, `anka-${id}`);
+}
+
 for (const shell of ["dash", "bash-posix"] as const) {
   describe(`a pipeline: Start, a build job on the agent, Terminate (startup script under ${shell})`, () => {
     let world: World;
@@ -75,11 +83,7 @@ for (const shell of ["dash", "bash-posix"] as const) {
       assert.match(started.outputs.AnkaVmIp ?? "", /^\d+\.\d+\.\d+\.\d+$/);
       assert.ok(started.secrets.includes(PAT), "the PAT is masked");
 
-      // The build job, queued with the demand the README tells users to write, runs on that agent.
-      const job = world.azdo.queueJob(POOL, [`ANKA_AGENT_IDENTIFIER -equals ${id}`], { durationMs: 100 });
-      await until(() => world.azdo.job(job.requestId)?.result !== undefined);
-      assert.equal(world.azdo.job(job.requestId)?.result, "succeeded");
-      assert.equal(world.azdo.job(job.requestId)?.reservedAgent?.name, `anka-${id}`);
+      await assertJobRunsOn(world, id);
 
       const terminated = await runTask(
         terminate,
@@ -153,10 +157,7 @@ for (const shell of ["dash", "bash-posix"] as const) {
       ];
       assert.deepEqual(leaks, []);
 
-      const job = world.azdo.queueJob(POOL, [`ANKA_AGENT_IDENTIFIER -equals ${id}`], { durationMs: 100 });
-      await until(() => world.azdo.job(job.requestId)?.result !== undefined);
-      assert.equal(world.azdo.job(job.requestId)?.result, "succeeded");
-      assert.equal(world.azdo.job(job.requestId)?.reservedAgent?.name, `anka-${id}`);
+      await assertJobRunsOn(world, id);
 
       const terminated = await runTask(
         terminate,
