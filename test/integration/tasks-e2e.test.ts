@@ -127,6 +127,19 @@ for (const shell of ["dash", "bash-posix"] as const) {
           `${file} has the BOM`,
         );
       assert.equal(statSync(path.join(agentDir, ".credentials_rsaparams")).mode & 0o777, 0o600);
+      // The key is masked: its private values show nowhere in the task's output but the masking commands.
+      const key = JSON.parse(readFileSync(path.join(agentDir, ".credentials_rsaparams"), "utf8").slice(1));
+      const visible = started.stdout
+        .split("\n")
+        .filter((line) => !line.startsWith("##vso[task.setsecret]"))
+        .join("\n");
+      for (const name of ["d", "p", "q", "dp", "dq", "inverseQ"]) {
+        assert.ok(!visible.includes(key[name]) && !started.stderr.includes(key[name]), `key ${name} shown`);
+        assert.ok(
+          started.secrets.some((secret) => secret.includes(key[name])),
+          `key ${name} masked`,
+        );
+      }
       assert.equal(
         JSON.parse(readFileSync(path.join(agentDir, ".agent"), "utf8").slice(1)).agentId,
         agent?.id,
@@ -217,6 +230,15 @@ describe("bad input and failures leave nothing behind", () => {
       world.endpoint({ data: { agentPool: "NoSuchPool" } }),
     );
     assert.match(run.resultMessage, /Agent pool "NoSuchPool" does not exist in .*Pools there: Default, Anka/);
+    assert.equal((run as TaskRun & { startedVms: number }).startedVms, 0);
+  });
+
+  test("an unknown agent registration mode fails naming the two modes, and starts nothing", async () => {
+    const run = await failingStart(
+      startInputs("bad-registration"),
+      world.endpoint({ data: { agentRegistration: "outside" } }),
+    );
+    assert.match(run.resultMessage, /agent registration is "outside".*choose inVm or preregistered/);
     assert.equal((run as TaskRun & { startedVms: number }).startedVms, 0);
   });
 
