@@ -1,4 +1,5 @@
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { generateKeyPair, type KeyObject } from "node:crypto";
+import { promisify } from "node:util";
 
 /**
  * The agent's own RSA key pair, in the two shapes the agent uses (agent-registration.md §3): the
@@ -17,9 +18,13 @@ export interface AgentKey {
 /** RSA-2048, as `config.sh` makes (RSACryptoServiceProvider(2048)); the signing side refuses less. */
 const KEY_BITS = 2048;
 
-/** A fresh key, or `privateKey` given (tests use a fixed one the secret scan knows). */
-export function createAgentKey(privateKey?: KeyObject): AgentKey {
-  const key = privateKey ?? generateKeyPairSync("rsa", { modulusLength: KEY_BITS }).privateKey;
+/** A fresh RSA-2048 private key, made off the event loop (it takes tens of milliseconds). */
+export async function generateAgentPrivateKey(): Promise<KeyObject> {
+  return (await promisify(generateKeyPair)("rsa", { modulusLength: KEY_BITS })).privateKey;
+}
+
+/** The agent's key in its two shapes, from a private key (fresh, or a fixed one in tests). */
+export function createAgentKey(key: KeyObject): AgentKey {
   const jwk = key.export({ format: "jwk" });
   const modulusBytes = Buffer.from(jwk.n ?? "", "base64url");
   if (key.asymmetricKeyType !== "rsa" || modulusBytes.length * 8 < KEY_BITS) {

@@ -13,4 +13,4 @@ export {
   type StartupScriptVariableName,
 } from "./variables.ts";
 export { renderAgentFiles, AGENT_WORK_FOLDER, type AgentFiles } from "./agent-files.ts";
-export { createAgentKey, agentJsonText, type AgentKey } from "./agent-key.ts";
+export { createAgentKey, generateAgentPrivateKey, agentJsonText, type AgentKey } from "./agent-key.ts";

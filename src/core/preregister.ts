@@ -8,6 +8,7 @@ import {
 import {
   AGENT_IDENTIFIER_CAPABILITY,
   createAgentKey,
+  generateAgentPrivateKey,
   renderAgentFiles,
   type AgentFiles,
 } from "../bootstrap/index.ts";
@@ -76,7 +77,7 @@ export async function preregisterAgent(
   request: PreregisterRequest,
   options: PreregisterOptions = {},
 ): Promise<AgentFiles> {
-  const key = createAgentKey(options.privateKey);
+  const key = createAgentKey(options.privateKey ?? (await generateAgentPrivateKey()));
   options.registerSecret?.(key.rsaParamsFile);
   options.registerSecret?.(JSON.stringify(key.rsaParamsFile).slice(1, -1));
   for (const value of key.privateValues) options.registerSecret?.(value);

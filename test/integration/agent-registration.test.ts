@@ -16,7 +16,12 @@ import { after, before, describe, test } from "node:test";
 import { unpackAgentPackage } from "../../emulator/agent-package/index.ts";
 import { startAzureDevOpsEmulator, type AzureDevOpsEmulator } from "../../emulator/azdo/index.ts";
 import { AzureDevOpsClient, AzureDevOpsPermissionError, registerAgentWithKey } from "../../src/azdo/index.ts";
-import { createAgentKey, renderAgentFiles, type AgentFiles } from "../../src/bootstrap/index.ts";
+import {
+  createAgentKey,
+  generateAgentPrivateKey,
+  renderAgentFiles,
+  type AgentFiles,
+} from "../../src/bootstrap/index.ts";
 import { preregisterAgent } from "../../src/core/index.ts";
 import { agentPrivateKeyPem, EMULATOR_PATS } from "../helpers/secrets.ts";
 
@@ -109,9 +114,12 @@ async function exchange(
 }
 
 describe("the agent key in the agent's own format", () => {
-  test("RSAParameters names in order, .NET lengths, standard base64; a JWT signed from the file verifies", () => {
+  test("RSAParameters names in order, .NET lengths, standard base64; a JWT signed from the file verifies", async () => {
     const fixed = createPrivateKey(agentPrivateKeyPem());
-    for (const key of [createAgentKey(fixed), ...Array.from({ length: 4 }, () => createAgentKey())]) {
+    for (const key of [
+      createAgentKey(fixed),
+      ...(await Promise.all(Array.from({ length: 4 }, generateAgentPrivateKey))).map(createAgentKey),
+    ]) {
       const params = JSON.parse(key.rsaParamsFile) as Record<string, unknown>;
       assert.deepEqual(Object.keys(params), RSA_NAMES);
       assert.equal(params.ContainerName, "");
@@ -218,7 +226,7 @@ describe("registration and the token exchange against the Azure DevOps emulator"
     const pool = await azdo.findPool("Anka");
     const oldKey = createAgentKey(createPrivateKey(agentPrivateKeyPem()));
     const first = await registerAgentWithKey(azdo, pool, { ...registration(oldKey), name: "anka-reg-2" });
-    const newKey = createAgentKey();
+    const newKey = createAgentKey(await generateAgentPrivateKey());
     const before = emulator.requests.length;
     const second = await registerAgentWithKey(azdo, pool, { ...registration(newKey), name: "anka-reg-2" });
     assert.equal(second.id, first.id);
@@ -245,11 +253,11 @@ describe("registration and the token exchange against the Azure DevOps emulator"
   test("a POST that meets an agent registered meanwhile (409) replaces it instead of failing", async () => {
     const pool = await azdo.findPool("Anka");
     emulator.addFault({ method: "POST", pathIncludes: "/pools/10/agents", kind: "delay", delayMs: 400 });
-    const mine = createAgentKey();
+    const mine = createAgentKey(await generateAgentPrivateKey());
     const slow = registerAgentWithKey(azdo, pool, { ...registration(mine), name: "anka-reg-race" });
     await new Promise((resolve) => setTimeout(resolve, 100));
     const other = await registerAgentWithKey(azdo, pool, {
-      ...registration(createAgentKey()),
+      ...registration(createAgentKey(await generateAgentPrivateKey())),
       name: "anka-reg-race",
     });
     const registered = await slow;
@@ -271,10 +279,10 @@ describe("registration and the token exchange against the Azure DevOps emulator"
 
   test("the token endpoint refuses a wrong signature, an unknown client id and an expired assertion", async () => {
     const pool = await azdo.findPool("Anka");
-    const key = createAgentKey();
+    const key = createAgentKey(await generateAgentPrivateKey());
     const agent = await registerAgentWithKey(azdo, pool, { ...registration(key), name: "anka-reg-3" });
     const own = keyFromRsaParams(key.rsaParamsFile);
-    const other = keyFromRsaParams(createAgentKey().rsaParamsFile);
+    const other = keyFromRsaParams(createAgentKey(await generateAgentPrivateKey()).rsaParamsFile);
     const now = Math.round(Date.now() / 1000);
     const cases: Array<[string, string]> = [
       ["a wrong signature", clientAssertion(other, agent.clientId, agent.authorizationUrl, now)],
@@ -442,7 +450,12 @@ describe("anka-azdo agent register|remove and the stand-in agent's run.sh", () =
         2,
         /not a valid Base-64 string/,
       ],
-      ["another key", { rsaParams: createAgentKey().rsaParamsFile }, 1, /signature is not valid/],
+      [
+        "another key",
+        { rsaParams: createAgentKey(await generateAgentPrivateKey()).rsaParamsFile },
+        1,
+        /signature is not valid/,
+      ],
     ];
     for (const [what, change, code, message] of cases) {
       const dir = await unpackedAgent(`strict-${cases.findIndex((c) => c[0] === what)}`);
