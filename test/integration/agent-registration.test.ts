@@ -398,6 +398,21 @@ describe("anka-azdo agent register|remove and the stand-in agent's run.sh", () =
     const result = await listener.done;
     assert.equal(result.code, 0, result.stderr);
     assert.equal(emulator.job(job.requestId)?.result, "succeeded");
+    // §4.2: the listener's first request goes out bare, the 401 challenge names Bearer, then the
+    // token request (no credential), then the same request with the token.
+    const byAgent = emulator.requests.filter((r) =>
+      String(r.headers["user-agent"]).startsWith("VstsAgentCore"),
+    );
+    assert.deepEqual(
+      byAgent
+        .slice(0, 3)
+        .map((r) => `${r.method} ${r.path.replace(/^.*\/_apis\//, "")} ${r.headers.authorization ?? "-"}`),
+      [
+        "POST distributedtask/pools/10/sessions -",
+        "POST oauth2/token -",
+        "POST distributedtask/pools/10/sessions Bearer",
+      ],
+    );
 
     const removed = await cli(["agent", "remove", "--name", "anka-confirm-1", "--dir", dir]);
     assert.equal(removed.code, 0, removed.stderr);

@@ -88,8 +88,9 @@ export function saveCredentials(files, registeredAgent, pat) {
 }
 
 /**
- * The Authorization header the listener sends. For OAuth the access token is fetched on first use
- * and again after `invalidate()` (a 401 answer).
+ * The Authorization header the listener sends. For OAuth none until the server challenges a bare
+ * request (agent-registration.md §4.2); the access token is then fetched, and kept until
+ * `invalidate()` (a 401 answer).
  */
 export class ListenerCredential {
   constructor(files, http) {
@@ -101,10 +102,11 @@ export class ListenerCredential {
     this.accessToken = undefined;
   }
 
-  async header(signal) {
+  async header(signal, challenged) {
     if (this.stored.scheme === "PAT") return basicPat(this.stored.data.token);
     if (this.stored.scheme !== "OAuth")
       throw new Error(`Unsupported credential scheme ${this.stored.scheme}`);
+    if (!this.accessToken && !challenged) return undefined;
     if (!this.accessToken) {
       try {
         this.accessToken = await requestAccessToken(this.privateKey, this.http, this.stored.data, signal);

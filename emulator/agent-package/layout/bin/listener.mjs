@@ -53,7 +53,9 @@ export async function run({ files, settings, version, makeHttp, term, proxy, sto
     term.error(`An error occurred: ${error.message}`);
     return error.exitCode;
   }
-  const server = new AgentServer(http, agentSettings.serverUrl, (signal) => credential.header(signal));
+  const server = new AgentServer(http, agentSettings.serverUrl, (signal, challenged) =>
+    credential.header(signal, challenged),
+  );
   const listener = new Listener({
     files,
     agentSettings,
