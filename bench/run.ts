@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { concurrentCycles, waiterLatency } from "./controller.ts";
 import { loadFigures, type LoadFigures } from "./load.ts";
 import { poolFigures } from "./pool.ts";
+import { registrationFigures } from "./registration.ts";
 import { taskFigures } from "./tasks.ts";
 
 const results: Record<string, unknown> = {
@@ -99,6 +100,13 @@ results.pool = {
   ...pool,
   targets: { freeCapacityRatioMedianAtMost: 1.1, standbyWaitSecondsAtMost: pool.pollSeconds },
 };
+
+console.log(
+  "Agent registration: start time (call to agent online) and requests per start, inVm vs preregistered, 8 runs each",
+);
+const registration = await registrationFigures(8);
+console.log(JSON.stringify(registration, null, 2));
+results.registration = { ...registration, target: "start times equal within noise" };
 
 writeFileSync(new URL("./results.json", import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 console.log("wrote bench/results.json");

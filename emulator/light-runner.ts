@@ -3,7 +3,7 @@
 // agent, tar unpacks it, config.sh and run.sh start node processes, two per VM. This runner reads
 // the values from the rendered built-in script's assignments instead, and does what the script does
 // in this process: registers anka-<identifier> with its capabilities and the PAT (the stand-in
-// agent's own REST calls), then runs the stand-in agent's listener (`run.sh --once`) in-process.
+// agent's own REST calls), or for a pre-registered agent writes the three files it got, then runs the stand-in agent's listener (`run.sh --once`) in-process.
 // Skipped: the shell, the download and the processes. Kept: everything Azure DevOps sees.
 import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -102,6 +102,13 @@ function sharedKey(): { params: string; publicKey: { exponent: string; modulus: 
   };
 }
 
+const outcome = (return_code: number, stdout: string, stderr = ""): ScriptOutcome => ({
+  return_code,
+  did_timeout: false,
+  stdout,
+  stderr,
+});
+
 const quietTerminal = { line: () => {}, section: () => {}, error: () => {}, addSecret: () => {} };
 
 export function lightScriptRunner(options: { version?: string } = {}): LightScriptRunner {
@@ -111,12 +118,6 @@ export function lightScriptRunner(options: { version?: string } = {}): LightScri
   let key: ReturnType<typeof sharedKey> | undefined;
 
   const runner = async (ctx: ScriptContext): Promise<ScriptOutcome> => {
-    const outcome = (return_code: number, stdout: string, stderr = ""): ScriptOutcome => ({
-      return_code,
-      did_timeout: false,
-      stdout,
-      stderr,
-    });
     let values: Record<string, string>;
     try {
       // A custom script may do anything: only the built-in one's effect is known.
@@ -127,16 +128,31 @@ export function lightScriptRunner(options: { version?: string } = {}): LightScri
     }
     const { ANKA_AZP_URL: url, ANKA_AZP_POOL: poolName, ANKA_AZP_AGENT_NAME: agentName } = values;
     const token = values.ANKA_AZP_TOKEN;
-    if (!url || !poolName || !agentName || !token || values.ANKA_AZP_CAPABILITIES === undefined)
+    const preregistered = values.ANKA_AZP_REGISTRATION === "preregistered";
+    if (
+      !url ||
+      !poolName ||
+      !agentName ||
+      (!token && !preregistered) ||
+      values.ANKA_AZP_CAPABILITIES === undefined
+    )
       return outcome(127, "", "light runner: the startup script lacks a value it needs\n");
     const said = `anka-startup: registering agent ${agentName} in pool ${poolName}\n`;
     const stand = await standInAgent();
-    key ??= sharedKey();
     const folder = mkdtempSync(path.join(parent, `${ctx.instanceId.slice(0, 8)}-`));
     const files = new stand.AgentFiles(folder);
     const makeHttp = () => new stand.HttpClient({ userAgent: `VstsAgentCore-osx-arm64/${version} (light)` });
-    const server = new stand.AgentServer(makeHttp(), url, async () => stand.basicPat(token));
+    const server = new stand.AgentServer(makeHttp(), url, async () => stand.basicPat(token ?? ""));
     try {
+      if (preregistered) {
+        // The script's write_agent_files: the three files as the task rendered them, behind the BOM.
+        files.writeText(".env", values.ANKA_AZP_CAPABILITIES);
+        files.writeText(".agent", `\uFEFF${values.ANKA_AZP_AGENT_SETTINGS ?? ""}`);
+        files.writeText(".credentials", `\uFEFF${values.ANKA_AZP_AGENT_CREDENTIALS ?? ""}`);
+        files.writeText(".credentials_rsaparams", `\uFEFF${values.ANKA_AZP_AGENT_KEY ?? ""}`, 0o600);
+        return startListener(ctx, stand, files, makeHttp, said);
+      }
+      key ??= sharedKey();
       const pool = await server.findPool(poolName);
       if (!pool) throw new Error(`Agent pool not found: '${poolName}'`);
       const capabilities = Object.fromEntries(
@@ -168,7 +184,7 @@ export function lightScriptRunner(options: { version?: string } = {}): LightScri
             authorization: { publicKey: key.publicKey },
             systemCapabilities,
           });
-      stand.saveCredentials(files, agent, token);
+      stand.saveCredentials(files, agent, token ?? "");
       files.writeJson(".agent", {
         agentId: agent.id,
         agentName: agent.name,
@@ -184,6 +200,16 @@ export function lightScriptRunner(options: { version?: string } = {}): LightScri
         `anka-startup: configure failed: could not register agent ${agentName} in pool ${poolName} at ${url}: ${(error as Error).message}\n`,
       );
     }
+    return startListener(ctx, stand, files, makeHttp, said);
+  };
+
+  const startListener = (
+    ctx: ScriptContext,
+    stand: StandInModules,
+    files: InstanceType<StandInModules["AgentFiles"]>,
+    makeHttp: () => unknown,
+    said: string,
+  ): ScriptOutcome => {
     if (ctx.signal.aborted) return outcome(-1, said);
     // run.sh --once, in the background: it outlives the script, and the VM's death ends it.
     const stop = new AbortController();
@@ -201,7 +227,7 @@ export function lightScriptRunner(options: { version?: string } = {}): LightScri
       .catch(() => 1)
       .finally(() => running.delete(ctx.instanceId));
     running.set(ctx.instanceId, { stop, done });
-    return outcome(0, `${said}anka-startup: agent ${agentName} configured and started\n`);
+    return outcome(0, `${said}anka-startup: agent configured and started\n`);
   };
 
   return Object.assign(runner, {

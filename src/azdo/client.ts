@@ -265,7 +265,8 @@ export class AzureDevOpsClient {
     this.sender.close();
   }
 
-  private async request(
+  /** One REST call with this client's credential, retries and error mapping (also registration.ts's). */
+  async request(
     method: string,
     path: string,
     query: Record<string, string>,

@@ -1,3 +1,4 @@
+import { WRITE_AGENT_FILES_STEP } from "./agent-files-script.ts";
 import { shellQuote } from "./shell-quote.ts";
 import { validateBootstrapValues } from "./validate.ts";
 import type { BootstrapValues } from "./values.ts";
@@ -30,7 +31,7 @@ export function renderBuiltInStartupScript(values: BootstrapValues): string {
 const SCRIPT_HEADER = `# Azure Pipelines agent for an Anka VM: download, configure as a single-use agent, start.
 # Rendered by the Anka Start task; run by the Anka controller as sh reading this on stdin.
 # See docs/startup-script.md. Exit codes: 2 agent user or folders, 3 download, 4 unpack,
-# 5 capabilities, 6 configure.
+# 5 capabilities, 6 configure (or the pre-registered agent's files).
 # shellcheck disable=SC2016 # the single-quoted programs are for a child sh, which expands them
 `;
 
@@ -187,6 +188,7 @@ configure_agent() {
   unset ANKA_AZP_TOKEN
 }
 
+${WRITE_AGENT_FILES_STEP}
 # run.sh --once outlives this script: nohup shields it from a hangup, and none of its standard
 # streams is this script's, because the controller waits until the script's output is closed
 # (reference: startup-scripts A1-A2). It starts after the PAT left this shell, and the PAT was never
@@ -210,7 +212,7 @@ main() {
   download_agent
   unpack_agent
   write_capabilities
-  configure_agent
+  register_agent
   start_agent
 }
 

@@ -12,3 +12,5 @@ export {
   STARTUP_SCRIPT_VARIABLES,
   type StartupScriptVariableName,
 } from "./variables.ts";
+export { renderAgentFiles, AGENT_WORK_FOLDER, type AgentFiles } from "./agent-files.ts";
+export { createAgentKey, generateAgentPrivateKey, agentJsonText, type AgentKey } from "./agent-key.ts";

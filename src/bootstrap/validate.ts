@@ -23,7 +23,17 @@ export function validateBootstrapValues(values: BootstrapValues): void {
     "agentIdentifier",
     "set the task input agentIdentifier, e.g. $(Build.BuildId)",
   );
-  requireValue(values.pat, "pat", "set azureDevOpsToken in the service connection");
+  if (values.agentFiles) {
+    // The point of a pre-registered agent: no form of the PAT goes to the VM.
+    if (values.pat)
+      throw invalid(
+        "pat",
+        "is set for a pre-registered agent",
+        "leave it out: the VM gets only the agent's files",
+      );
+  } else {
+    requireValue(values.pat, "pat", "set azureDevOpsToken in the service connection");
+  }
   requireValue(
     values.agentPackageUrl,
     "agentPackageUrl",
@@ -42,7 +52,7 @@ export function validateBootstrapValues(values: BootstrapValues): void {
     );
   }
   // The PAT reaches config.sh as one line on a pipe (docs/startup-script.md).
-  if (/[\r\n]/.test(values.pat)) {
+  if (values.pat && /[\r\n]/.test(values.pat)) {
     throw invalid("pat", "contains a line break", "paste the token without line breaks");
   }
   if (values.agentUser !== undefined && values.agentUser !== "") validateAgentUser(values.agentUser);

@@ -1,3 +1,5 @@
+import type { AgentFiles } from "./agent-files.ts";
+
 /** What the startup script needs to register one single-use agent inside the VM. */
 export interface BootstrapValues {
   /** Organization (or collection) URL the agent registers with. */
@@ -8,8 +10,13 @@ export interface BootstrapValues {
   agentName: string;
   /** Exact value of the agent's `ANKA_AGENT_IDENTIFIER` capability (contract §3). */
   agentIdentifier: string;
-  /** Secret: the PAT used for registration only (Agent Pools: read & manage). */
-  pat: string;
+  /** Secret: the PAT used for registration only (Agent Pools: read & manage). Absent with agentFiles. */
+  pat?: string;
+  /**
+   * agentRegistration `preregistered`: the files of an agent registered from outside the VM, which
+   * the script writes instead of running config.sh. The VM then gets no PAT at all.
+   */
+  agentFiles?: AgentFiles;
   /** Agent package (`.tar.gz`) URL, resolved by the task. */
   agentPackageUrl: string;
   /** macOS user the agent runs as, via password-less `sudo -n -u`; default: the logged-in user. */

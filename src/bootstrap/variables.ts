@@ -17,7 +17,30 @@ export const STARTUP_SCRIPT_VARIABLES = [
   },
   {
     name: "ANKA_AZP_TOKEN",
-    meaning: "PAT for registering the agent; give it to config.sh as VSTS_AGENT_INPUT_TOKEN, then unset it",
+    meaning:
+      "PAT for registering the agent; give it to config.sh as VSTS_AGENT_INPUT_TOKEN, then unset it. Empty when ANKA_AZP_REGISTRATION is preregistered",
+    secret: true,
+  },
+  {
+    name: "ANKA_AZP_REGISTRATION",
+    meaning:
+      "inVm: register with config.sh and ANKA_AZP_TOKEN; preregistered: write the three agent files below",
+    secret: false,
+  },
+  {
+    name: "ANKA_AZP_AGENT_SETTINGS",
+    meaning: "preregistered: the content of the agent's .agent file (JSON); empty for inVm",
+    secret: false,
+  },
+  {
+    name: "ANKA_AZP_AGENT_CREDENTIALS",
+    meaning: "preregistered: the content of the agent's .credentials file (JSON, no secret); empty for inVm",
+    secret: false,
+  },
+  {
+    name: "ANKA_AZP_AGENT_KEY",
+    meaning:
+      "preregistered: the content of .credentials_rsaparams, the agent's private key (write it with mode 600, then unset it); empty for inVm",
     secret: true,
   },
   { name: "ANKA_AZP_AGENT_PACKAGE_URL", meaning: "Agent package (.tar.gz) to download", secret: false },
@@ -76,7 +99,11 @@ export function startupScriptVariableValues(
     ANKA_AZP_POOL: values.pool,
     ANKA_AZP_AGENT_NAME: values.agentName,
     ANKA_AGENT_IDENTIFIER: values.agentIdentifier,
-    ANKA_AZP_TOKEN: values.pat,
+    ANKA_AZP_TOKEN: values.pat ?? "",
+    ANKA_AZP_REGISTRATION: values.agentFiles ? "preregistered" : "inVm",
+    ANKA_AZP_AGENT_SETTINGS: values.agentFiles?.agent ?? "",
+    ANKA_AZP_AGENT_CREDENTIALS: values.agentFiles?.credentials ?? "",
+    ANKA_AZP_AGENT_KEY: values.agentFiles?.rsaParams ?? "",
     ANKA_AZP_AGENT_PACKAGE_URL: values.agentPackageUrl,
     ANKA_AZP_AGENT_USER: values.agentUser ?? "",
     ANKA_AZP_AGENT_PATH: values.agentPath ?? "",

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { Cancellation } from "./cancel.ts";
+import { registerAgentCommands } from "./commands/agent.ts";
 import { registerCleanup } from "./commands/cleanup.ts";
 import { registerDoctor } from "./commands/doctor.ts";
 import { registerList } from "./commands/list.ts";
@@ -120,6 +121,7 @@ function buildProgram(runtime: Runtime, io: Io): Command {
   registerCleanup(program, runtime);
   registerDoctor(program, runtime);
   registerPool(program, runtime);
+  registerAgentCommands(program, runtime);
   return program;
 }
 

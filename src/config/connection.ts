@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import type { ConnectionConfig } from "../core/index.ts";
+import type { AgentRegistrationMode, ConnectionConfig } from "../core/index.ts";
 import { proxyFromEnvironment } from "../net/proxy.ts";
 import { controllerAuthFrom } from "./auth.ts";
 import { ConfigError } from "./errors.ts";
@@ -82,7 +82,7 @@ export function connectionFrom(settings: ResolvedSettings): ConnectionConfig {
   };
 
   const needsAzureDevOps = settings.needsAzureDevOps;
-  const registration = choice<"inVm" | "preregistered">("agentRegistration");
+  const registration = choice<AgentRegistrationMode>("agentRegistration");
   return {
     controllerUrl: url("controllerUrl"),
     auth: controllerAuthFrom({

@@ -1,3 +1,4 @@
+import { AGENT_REGISTRATION_MODES } from "../core/settings.ts";
 /**
  * The one configuration schema of the CLI and the pool service. The `controller`, `azureDevOps`
  * and `agent` sections mean the same everywhere; the pool file adds the sections in POOL_KEYS,
@@ -45,8 +46,6 @@ export interface SettingSpec {
   /** A required setting's name in "No <label>" messages. */
   label?: string;
 }
-
-export const AGENT_REGISTRATIONS = ["inVm", "preregistered"] as const;
 
 export const SETTINGS: readonly SettingSpec[] = [
   {
@@ -226,7 +225,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     file: "agent.registration",
     description: "inVm (default) or preregistered: see docs/startup-script.md",
     kind: "choice",
-    choices: AGENT_REGISTRATIONS,
+    choices: AGENT_REGISTRATION_MODES,
     default: "inVm",
   },
   {

@@ -462,7 +462,8 @@ async function probeManage(
       status: "pass",
       detail:
         `Azure DevOps let the PAT try to delete an agent (a DELETE of the non-existent agent id ${id} answered 404, not 403): ` +
-        "the PAT has the Read & manage scope. The owner's Administrator role on the pool is proven only when an agent registers.",
+        "the PAT has the Read & manage scope, which registering agents needs (in the VM or, with agentRegistration preregistered, here). " +
+        "The owner's Administrator role on the pool is proven only when an agent registers.",
     };
   } catch (error) {
     if (error instanceof AzureDevOpsError && (error.httpStatus === 403 || error.httpStatus === 401)) {
@@ -473,7 +474,11 @@ async function probeManage(
           error.httpStatus === 401
             ? `Azure DevOps refused a manage request with the PAT that reads the pool (HTTP 401): the PAT lacks the Agent Pools (Read & manage) scope`
             : error.message,
-        fix: `Give the PAT the scope Agent Pools (Read & manage), and its owner the Administrator role on pool "${pool.name}" (pool > Security). Without it the startup script's config.sh fails in the VM.`,
+        fix: `Give the PAT the scope Agent Pools (Read & manage), and its owner the Administrator role on pool "${pool.name}" (pool > Security). Without it ${
+          connection.agent.registration === "preregistered"
+            ? "agents cannot be pre-registered (agentRegistration preregistered)"
+            : "the startup script's config.sh fails in the VM"
+        }.`,
       };
     }
     return {

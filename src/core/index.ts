@@ -10,3 +10,4 @@ export * from "./list.ts";
 export * from "./cleanup.ts";
 export * from "./doctor.ts";
 export * from "./startup-script.ts";
+export * from "./preregister.ts";

@@ -17,9 +17,15 @@ export interface AgentSettings {
   agentDownloadUrl?: string;
   /** Connection-level custom startup script replacing the built-in one. */
   startupScript?: string;
-  /** Who registers the agent: the startup script in the VM (default), or we before the start. */
-  registration?: "inVm" | "preregistered";
+  /**
+   * `inVm` (absent): the VM runs config.sh with the PAT. `preregistered`: the agent is registered
+   * from outside with its own key and the VM gets only its files, never the PAT (contract §2).
+   */
+  registration?: AgentRegistrationMode;
 }
+
+export type AgentRegistrationMode = "inVm" | "preregistered";
+export const AGENT_REGISTRATION_MODES: readonly AgentRegistrationMode[] = ["inVm", "preregistered"];
 
 /** Written into every instance's metadata, so that `cleanup` and `list` find what we created. */
 export const CREATED_BY_METADATA_KEY = "created_by";

@@ -1,6 +1,8 @@
 import { waitForInstance, type AnkaClient } from "../anka/index.ts";
-import { agentPlatformFor, type AzureDevOpsClient } from "../azdo/index.ts";
-import { agentNameFor } from "../bootstrap/index.ts";
+import type { KeyObject } from "node:crypto";
+import type { AzureDevOpsClient } from "../azdo/index.ts";
+import { agentNameFor, type AgentFiles } from "../bootstrap/index.ts";
+import { chooseAgentPackage, preregisterAgent, unregisterUnlessStarted } from "./preregister.ts";
 import { startupScriptFor } from "./startup-script.ts";
 import { realClock, type Clock } from "../clock.ts";
 import { waitForAgentOnline } from "./agent-wait.ts";
@@ -66,18 +68,22 @@ export interface FlowContext {
    */
   waitBackoff?: { afterMs: number; maxIntervalMs: number };
   rollbackBudgetMs?: number;
+  /** agentRegistration preregistered: a fixed agent key instead of a fresh one (tests). */
+  agentKey?: KeyObject;
 }
 
 export const DEFAULT_SCRIPT_TIMEOUT_SECONDS = 900;
 export const DEFAULT_POLL_INTERVAL_MS = 5_000;
 
 export class StartCancelledError extends Error {
-  constructor(reason: unknown, requested = true) {
+  constructor(reason: unknown, stage: "requested" | "registered" | "before" = "requested") {
     super(
       `Start was cancelled${reason instanceof Error && reason.message ? ` (${reason.message})` : ""}` +
-        (requested
-          ? "; the instance and its agent were rolled back"
-          : " before an instance was requested: nothing to roll back"),
+        {
+          requested: "; the instance and its agent were rolled back",
+          registered: " before an instance was requested: its pre-registered agent was removed",
+          before: " before an instance was requested: nothing to roll back",
+        }[stage],
     );
     this.name = "StartCancelledError";
   }
@@ -91,7 +97,7 @@ export class StartCancelledError extends Error {
 function beforeRequest<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return work;
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new StartCancelledError(signal.reason, false));
+    const onAbort = () => reject(new StartCancelledError(signal.reason, "before"));
     signal.addEventListener("abort", onAbort, { once: true });
     if (signal.aborted) onAbort();
     void work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
@@ -112,48 +118,71 @@ export async function startInstance(request: StartRequest, ctx: FlowContext): Pr
   const groupId = await beforeRequest(resolveNodeGroup(ctx.anka, request.nodeGroup), ctx.signal);
   const pool = await beforeRequest(ctx.azdo.findPool(ctx.agent.pool), ctx.signal);
   const agentName = agentNameFor(request.agentIdentifier);
-  const packageUrl =
-    ctx.agent.agentDownloadUrl ||
-    (await beforeRequest(ctx.azdo.latestAgentPackage(agentPlatformFor(resolved.template.arch)), ctx.signal))
-      .downloadUrl;
-  const { script, custom } = startupScriptFor(
-    ctx.agent,
-    {
-      pool: pool.name,
-      agentName,
-      agentIdentifier: request.agentIdentifier,
-      agentPackageUrl: packageUrl,
-      extraCapabilities: request.extraCapabilities,
-    },
-    { customScript: request.startupScript, registerSecret: ctx.registerSecret },
+  const agentPackage = await beforeRequest(
+    chooseAgentPackage(ctx.azdo, ctx.agent, resolved.template.arch),
+    ctx.signal,
   );
-
-  ctx.log.info(
-    `Starting a VM from template "${resolved.template.name}" (${resolved.template.id}), tag ${resolved.effectiveTag ?? "latest"}, ` +
-      `for agent ${agentName} in pool "${pool.name}"${custom ? " with a custom startup script" : ""}`,
-  );
-  if (ctx.signal?.aborted) throw new StartCancelledError(ctx.signal.reason, false);
-  const receipt = await ctx.anka.startInstancesWithReceipt({
-    count: 1,
-    templateId: resolved.template.id,
-    tag: resolved.tag,
-    externalId: request.agentIdentifier,
-    name: agentName,
-    groupId,
-    priority: request.priority,
-    vcpu: request.vcpu,
-    vramMb: request.vramMb,
-    startupScript: script,
-    startupScriptCondition: 0,
-    scriptMonitoring: true,
-    scriptTimeoutSeconds: request.scriptTimeoutSeconds ?? DEFAULT_SCRIPT_TIMEOUT_SECONDS,
-    metadata: {
-      [CREATED_BY_METADATA_KEY]: CREATED_BY_VALUE,
-      [POOL_METADATA_KEY]: pool.name,
-      [AGENT_METADATA_KEY]: agentName,
-      ...(request.runUrl ? { [RUN_URL_METADATA_KEY]: request.runUrl } : {}),
+  const identity = {
+    pool: pool.name,
+    agentName,
+    agentIdentifier: request.agentIdentifier,
+    agentPackageUrl: agentPackage.url,
+    extraCapabilities: request.extraCapabilities,
+  };
+  let agentFiles: AgentFiles | undefined;
+  if (ctx.agent.registration === "preregistered") {
+    if (ctx.signal?.aborted) throw new StartCancelledError(ctx.signal.reason, "before");
+    // Not abandoned on cancellation like the lookups above: once this answers, an agent exists.
+    agentFiles = await preregisterAgent(
+      ctx.azdo,
+      { ...identity, pool, agentVersion: agentPackage.version ?? "", arch: resolved.template.arch },
+      { registerSecret: ctx.registerSecret, privateKey: ctx.agentKey },
+    );
+    ctx.log.info(
+      `Registered agent ${agentName} in pool "${pool.name}" with its own key (agentRegistration preregistered)`,
+    );
+  }
+  const registered = agentFiles !== undefined;
+  const receipt = await unregisterUnlessStarted(
+    registered,
+    { agentName, pool },
+    ctx.azdo,
+    ctx.log,
+    async () => {
+      const { script, custom } = startupScriptFor(ctx.agent, identity, {
+        customScript: request.startupScript,
+        registerSecret: ctx.registerSecret,
+        agentFiles,
+      });
+      ctx.log.info(
+        `Starting a VM from template "${resolved.template.name}" (${resolved.template.id}), tag ${resolved.effectiveTag ?? "latest"}, ` +
+          `for agent ${agentName} in pool "${pool.name}"${custom ? " with a custom startup script" : ""}`,
+      );
+      if (ctx.signal?.aborted)
+        throw new StartCancelledError(ctx.signal.reason, registered ? "registered" : "before");
+      return ctx.anka.startInstancesWithReceipt({
+        count: 1,
+        templateId: resolved.template.id,
+        tag: resolved.tag,
+        externalId: request.agentIdentifier,
+        name: agentName,
+        groupId,
+        priority: request.priority,
+        vcpu: request.vcpu,
+        vramMb: request.vramMb,
+        startupScript: script,
+        startupScriptCondition: 0,
+        scriptMonitoring: true,
+        scriptTimeoutSeconds: request.scriptTimeoutSeconds ?? DEFAULT_SCRIPT_TIMEOUT_SECONDS,
+        metadata: {
+          [CREATED_BY_METADATA_KEY]: CREATED_BY_VALUE,
+          [POOL_METADATA_KEY]: pool.name,
+          [AGENT_METADATA_KEY]: agentName,
+          ...(request.runUrl ? { [RUN_URL_METADATA_KEY]: request.runUrl } : {}),
+        },
+      });
     },
-  });
+  );
   const instanceId = receipt.ids[0] as string;
   ctx.log.info(`Requested instance ${instanceId}`);
 

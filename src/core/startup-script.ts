@@ -1,5 +1,6 @@
 import { encodeStartupScript } from "../anka/index.ts";
 import {
+  type AgentFiles,
   renderBuiltInStartupScript,
   renderCustomStartupScript,
   validateBootstrapValues,
@@ -20,19 +21,21 @@ export interface AgentIdentity {
 /**
  * The startup script for one VM, from the connection's agent settings: the custom script when
  * one is given (task input first, then the connection's), else the built-in one. The base64 the
- * controller receives is masked before anything could log it.
+ * controller receives is masked before anything could log it. With `agentFiles` (agentRegistration
+ * preregistered) the script writes those instead of running config.sh.
  */
 export function startupScriptFor(
   agent: AgentSettings,
   identity: AgentIdentity,
-  options: { customScript?: string; registerSecret?: SecretRegistry },
+  options: { customScript?: string; registerSecret?: SecretRegistry; agentFiles?: AgentFiles },
 ): { script: string; custom: boolean } {
   const values: BootstrapValues = {
     azureDevOpsUrl: agent.azureDevOpsUrl,
     pool: identity.pool,
     agentName: identity.agentName,
     agentIdentifier: identity.agentIdentifier,
-    pat: agent.pat,
+    // A pre-registered agent's VM gets its files instead, and no form of the PAT.
+    ...(options.agentFiles ? { agentFiles: options.agentFiles } : { pat: agent.pat }),
     agentPackageUrl: identity.agentPackageUrl,
     agentUser: agent.agentUser || undefined,
     agentPath: agent.agentPath || undefined,

@@ -15,7 +15,10 @@ import {
   CREATED_BY_VALUE,
   DEFAULT_SCRIPT_TIMEOUT_SECONDS,
   POOL_METADATA_KEY,
+  packageVersionFromUrl,
+  preregisterAgent,
   resolveNodeGroup,
+  unregisterUnlessStarted,
   resolveTemplate,
   startupScriptFor,
   type OpenedConnection,
@@ -349,41 +352,63 @@ export class PoolReconciler {
     const identity = newVmIdentity(pool.name, config.name);
     this.pending.set(identity.agentName, { className: config.name });
     const task = (async () => {
-      const { script } = startupScriptFor(
-        connection.agent,
-        {
-          pool: pool.name,
-          agentName: identity.agentName,
-          agentIdentifier: identity.agentIdentifier,
-          agentPackageUrl: packageUrl,
-          extraCapabilities: resolution.capabilities,
-        },
-        { registerSecret: this.deps.registerSecret },
-      );
-      const instanceId = await connection.anka.startInstance({
-        templateId: resolution.templateId,
-        tag: resolution.tag,
-        externalId: identity.externalId,
-        name: identity.agentName,
-        groupId: resolution.groupId,
-        priority: config.priority,
-        vcpu: config.vcpu,
-        vramMb: config.vram,
-        startupScript: script,
-        startupScriptCondition: 0,
-        scriptMonitoring: true,
-        scriptTimeoutSeconds: Math.min(
-          DEFAULT_SCRIPT_TIMEOUT_SECONDS,
-          Math.ceil(this.config.startTimeoutMinutes * 60),
-        ),
-        metadata: {
-          [CREATED_BY_METADATA_KEY]: CREATED_BY_VALUE,
-          [POOL_METADATA_KEY]: pool.name,
-          [AGENT_METADATA_KEY]: identity.agentName,
-          [POOL_CLASS_METADATA_KEY]: config.name,
-          [POOL_ORG_METADATA_KEY]: connection.agent.azureDevOpsUrl,
-        },
+      const agentIdentity = {
+        pool: pool.name,
+        agentName: identity.agentName,
+        agentIdentifier: identity.agentIdentifier,
+        agentPackageUrl: packageUrl,
+        extraCapabilities: resolution.capabilities,
+      };
+      const agentFiles =
+        connection.agent.registration === "preregistered"
+          ? await preregisterAgent(
+              connection.azdo,
+              {
+                ...agentIdentity,
+                pool,
+                agentVersion: await this.packageVersion(packageUrl, resolution.arch),
+                arch: resolution.arch,
+              },
+              { registerSecret: this.deps.registerSecret },
+            )
+          : undefined;
+      const { script } = startupScriptFor(connection.agent, agentIdentity, {
+        registerSecret: this.deps.registerSecret,
+        agentFiles,
       });
+      // A failed start request removes the pre-registered agent at once; if the service dies in
+      // between, the next run finds it as a stale agent (offline, of a class, carried by no VM).
+      const instanceId = await unregisterUnlessStarted(
+        agentFiles !== undefined,
+        { agentName: identity.agentName, pool },
+        connection.azdo,
+        log,
+        () =>
+          connection.anka.startInstance({
+            templateId: resolution.templateId,
+            tag: resolution.tag,
+            externalId: identity.externalId,
+            name: identity.agentName,
+            groupId: resolution.groupId,
+            priority: config.priority,
+            vcpu: config.vcpu,
+            vramMb: config.vram,
+            startupScript: script,
+            startupScriptCondition: 0,
+            scriptMonitoring: true,
+            scriptTimeoutSeconds: Math.min(
+              DEFAULT_SCRIPT_TIMEOUT_SECONDS,
+              Math.ceil(this.config.startTimeoutMinutes * 60),
+            ),
+            metadata: {
+              [CREATED_BY_METADATA_KEY]: CREATED_BY_VALUE,
+              [POOL_METADATA_KEY]: pool.name,
+              [AGENT_METADATA_KEY]: identity.agentName,
+              [POOL_CLASS_METADATA_KEY]: config.name,
+              [POOL_ORG_METADATA_KEY]: connection.agent.azureDevOpsUrl,
+            },
+          }),
+      );
       metrics.vmStarts.inc({ class: config.name });
       const health = this.healthOf(config.name);
       health.failures = 0;
@@ -402,6 +427,11 @@ export class PoolReconciler {
         this.inflight.delete(task);
       });
     this.inflight.add(task);
+  }
+
+  /** The version of the package a VM downloads: from a mirror's file name, else the packages API. */
+  private async packageVersion(packageUrl: string, arch: string | undefined): Promise<string> {
+    return packageVersionFromUrl(packageUrl) ?? (await this.agentPackage(agentPlatformFor(arch))).version;
   }
 
   /** Returns whether the instance was terminated (a recycled VM that just took a job is spared). */

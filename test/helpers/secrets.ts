@@ -44,6 +44,38 @@ export function uakPublicKeyBase64(): string {
   return createPublicKey(uakPrivateKeyPem()).export({ type: "spki", format: "der" }).toString("base64");
 }
 
+/** A pre-registered agent's private key (RSA-2048, PKCS#1 PEM), for tests that pass it in. */
+export function agentPrivateKeyPem(): string {
+  agentKey ??= deterministicRsaKey("anka-azure-pipelines test agent key", 2048);
+  return agentKey;
+}
+let agentKey: string | undefined;
+
+/**
+ * The agent key's private values as `.credentials_rsaparams` holds them (agent-registration.md §3):
+ * standard base64, d padded to the modulus length, the CRT values to half of it. Also as the
+ * minimal base64url of a JWK, which a careless conversion would print.
+ */
+function agentKeyForms(): Array<[string, string]> {
+  const jwk = createPrivateKey(agentPrivateKeyPem()).export({ format: "jwk" });
+  const size = Buffer.from(jwk.n ?? "", "base64url").length;
+  const forms: Array<[string, string]> = [];
+  for (const [name, member, length] of [
+    ["d", jwk.d, size],
+    ["p", jwk.p, size / 2],
+    ["q", jwk.q, size / 2],
+    ["dp", jwk.dp, size / 2],
+    ["dq", jwk.dq, size / 2],
+    ["inverseQ", jwk.qi, size / 2],
+  ] as const) {
+    const bytes = Buffer.from(member ?? "", "base64url");
+    const padded = Buffer.concat([Buffer.alloc(Math.max(0, length - bytes.length)), bytes]);
+    forms.push([`agent key ${name} as .credentials_rsaparams holds it`, padded.toString("base64")]);
+    forms.push([`agent key ${name} as JWK base64url`, member ?? ""]);
+  }
+  return forms;
+}
+
 /** The key of the client certificate (P-256, PKCS#8 PEM); `makeCertificates` signs a certificate for it. */
 export function clientKeyPem(): string {
   clientKey ??= deterministicEcKey("anka-azure-pipelines test client key");
@@ -66,7 +98,8 @@ export interface SecretForm {
  * Every secret above in every form that could show up in output: as is, JSON-escaped, URL-encoded,
  * shell-quoted, in base64 and in the Basic headers built from it, and, for the two PATs and the root
  * token, the part of a longer base64 text (a startup script, a request body) that carries it,
- * at each of the three byte alignments. Keys: the PEM text, its body on one line, each line.
+ * at each of the three byte alignments. Keys: the PEM text, its body on one line, each line; the
+ * agent key also as the values of its `.credentials_rsaparams` file.
  */
 export function secretForms(): SecretForm[] {
   const forms: SecretForm[] = [];
@@ -98,9 +131,11 @@ export function secretForms(): SecretForm[] {
       add(`${name} inside a longer base64 text (offset ${offset})`, fragment),
     );
   }
+  for (const [label, value] of agentKeyForms()) add(label, value);
   for (const [name, pem] of [
     ["UAK private key", uakPrivateKeyPem()],
     ["client key", clientKeyPem()],
+    ["agent private key", agentPrivateKeyPem()],
   ] as const) {
     add(name, pem.trim());
     add(`${name}, body on one line`, pemBody(pem));

@@ -691,15 +691,26 @@ describe("stand-in agent package against the emulator", { timeout: 20_000 }, () 
       false,
     );
 
-    const credentials = JSON.parse(await readFile(path.join(dir, ".credentials"), "utf8"));
+    const credentials = (await readAgentJson(path.join(dir, ".credentials"))) as {
+      scheme: string;
+      data: { authorizationUrl: string };
+    };
     assert.equal(credentials.scheme, "OAuth");
     assert.equal(credentials.data.authorizationUrl, `${emulator.url}/_apis/oauth2/token`);
     assert.equal((await stat(path.join(dir, ".credentials_rsaparams"))).mode & 0o777, 0o600);
-    assert.deepEqual(
-      Object.keys(JSON.parse(await readFile(path.join(dir, ".credentials_rsaparams"), "utf8"))).sort(),
-      ["d", "dp", "dq", "exponent", "inverseQ", "modulus", "p", "q"],
-    );
-    assert.deepEqual(JSON.parse(await readFile(path.join(dir, ".agent"), "utf8")), {
+    assert.deepEqual(Object.keys(await readAgentJson(path.join(dir, ".credentials_rsaparams"))), [
+      "ContainerName",
+      "UseCng",
+      "d",
+      "dp",
+      "dq",
+      "exponent",
+      "inverseQ",
+      "modulus",
+      "p",
+      "q",
+    ]);
+    assert.deepEqual(await readAgentJson(path.join(dir, ".agent")), {
       agentId: agent?.id,
       agentName: "anka-build-42",
       poolId: 10,
@@ -840,8 +851,9 @@ describe("stand-in agent package against the emulator", { timeout: 20_000 }, () 
 
     const notConfigured = await installAgent("never-configured");
     const runUnconfigured = await runScript(path.join(notConfigured, "run.sh"), [], baseEnv());
-    assert.equal(runUnconfigured.code, 1);
-    assert.match(runUnconfigured.stderr, /Agent is not configured\./);
+    // agent-registration.md §1.2: LoadSettings throws before any friendlier check, exit code 2.
+    assert.equal(runUnconfigured.code, 2);
+    assert.match(runUnconfigured.stderr, /An error occurred: Not configured/);
 
     const removed = await runScript(
       path.join(other, "config.sh"),
@@ -940,3 +952,10 @@ describe("stand-in agent package against the emulator", { timeout: 20_000 }, () 
     }
   });
 });
+
+/** The agent writes its JSON files behind a UTF-8 BOM (agent-registration.md §1.1). */
+async function readAgentJson(file: string): Promise<Record<string, unknown>> {
+  const text = await readFile(file, "utf8");
+  assert.ok(text.startsWith("\uFEFF"), `${file} starts with the BOM`);
+  return JSON.parse(text.slice(1)) as Record<string, unknown>;
+}

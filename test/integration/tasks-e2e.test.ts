@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runTask, startTask, taskEnvironment, type TaskRun } from "../../emulator/task-host.ts";
 import { secretForms } from "../helpers/secrets.ts";
+import { filesUnder, patFormsIn, vmProcesses } from "../helpers/vm-scan.ts";
 import { PAT, POOL, READ_ONLY_PAT, startWorld, taskFolder, type World } from "../helpers/world.ts";
 
 /**
@@ -43,6 +46,14 @@ async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
   }
 }
 
+/** The build job, queued with the demand the README tells users to write, runs on that agent. */
+async function assertJobRunsOn(world: World, id: string): Promise<void> {
+  const job = world.azdo.queueJob(POOL, [`ANKA_AGENT_IDENTIFIER -equals ${id}`], { durationMs: 100 });
+  await until(() => world.azdo.job(job.requestId)?.result !== undefined);
+  assert.equal(world.azdo.job(job.requestId)?.result, "succeeded");
+  assert.equal(world.azdo.job(job.requestId)?.reservedAgent?.name, `anka-${id}`);
+}
+
 for (const shell of ["dash", "bash-posix"] as const) {
   describe(`a pipeline: Start, a build job on the agent, Terminate (startup script under ${shell})`, () => {
     let world: World;
@@ -72,11 +83,7 @@ for (const shell of ["dash", "bash-posix"] as const) {
       assert.match(started.outputs.AnkaVmIp ?? "", /^\d+\.\d+\.\d+\.\d+$/);
       assert.ok(started.secrets.includes(PAT), "the PAT is masked");
 
-      // The build job, queued with the demand the README tells users to write, runs on that agent.
-      const job = world.azdo.queueJob(POOL, [`ANKA_AGENT_IDENTIFIER -equals ${id}`], { durationMs: 100 });
-      await until(() => world.azdo.job(job.requestId)?.result !== undefined);
-      assert.equal(world.azdo.job(job.requestId)?.result, "succeeded");
-      assert.equal(world.azdo.job(job.requestId)?.reservedAgent?.name, `anka-${id}`);
+      await assertJobRunsOn(world, id);
 
       const terminated = await runTask(
         terminate,
@@ -92,6 +99,87 @@ for (const shell of ["dash", "bash-posix"] as const) {
       assert.equal(again.warnings.length, 2, again.stdout);
       assert.match(again.warnings.join("\n"), /nothing to terminate/);
       assert.match(again.warnings.join("\n"), /nothing to remove/);
+    });
+
+    test("agentRegistration preregistered: online from its files alone, job by demand, Terminate removes all; no form of the PAT reaches the VM or the controller", async () => {
+      const id = `pre-${shell}-5151`;
+      const endpoint = world.endpoint({ data: { agentRegistration: "preregistered" } });
+      const env = (inputs: Record<string, string>) =>
+        taskEnvironment({ inputs, endpoint, variables: world.variables("5151") });
+      const started = await runTask(start, env(startInputs(id)));
+      assert.equal(started.result, "Succeeded", started.stdout);
+      assertNoSecrets(started);
+      assert.match(started.stdout, /Registered agent anka-pre-[\w-]+ in pool "Anka" with its own key/);
+
+      const agent = world.azdo.agents(POOL).find((a) => a.name === `anka-${id}`);
+      assert.equal(agent?.status, "online");
+      assert.equal(agent?.userCapabilities.ANKA_AGENT_IDENTIFIER, id, "a user capability survives the scan");
+      assert.equal(agent?.systemCapabilities.ANKA_AGENT_IDENTIFIER, id, "and the VM's .env reports it too");
+      assert.equal(agent?.version, "4.264.2", "registered with the version of the package the VM runs");
+
+      // The files, as config.sh writes them: BOM, the key readable by its owner only.
+      const instanceId = started.outputs.AnkaInstanceId ?? "";
+      const vmDir = world.sandbox.vmDir(instanceId) ?? "";
+      const agentDir = path.join(vmDir, "azp-agent");
+      for (const file of [".agent", ".credentials", ".credentials_rsaparams"])
+        assert.ok(
+          readFileSync(path.join(agentDir, file), "utf8").startsWith("\uFEFF"),
+          `${file} has the BOM`,
+        );
+      assert.equal(statSync(path.join(agentDir, ".credentials_rsaparams")).mode & 0o777, 0o600);
+      // The key is masked: its private values show nowhere in the task's output but the masking commands.
+      const key = JSON.parse(readFileSync(path.join(agentDir, ".credentials_rsaparams"), "utf8").slice(1));
+      const visible = started.stdout
+        .split("\n")
+        .filter((line) => !line.startsWith("##vso[task.setsecret]"))
+        .join("\n");
+      for (const name of ["d", "p", "q", "dp", "dq", "inverseQ"]) {
+        assert.ok(!visible.includes(key[name]) && !started.stderr.includes(key[name]), `key ${name} shown`);
+        assert.ok(
+          started.secrets.some((secret) => secret.includes(key[name])),
+          `key ${name} masked`,
+        );
+      }
+      assert.equal(
+        JSON.parse(readFileSync(path.join(agentDir, ".agent"), "utf8").slice(1)).agentId,
+        agent?.id,
+      );
+
+      // Everything the VM and the controller saw, while the agent runs.
+      const processes = vmProcesses(vmDir);
+      assert.ok(processes.length > 0, "the agent's processes are visible");
+      const startRequests = world.controller.requests.filter(
+        (r) =>
+          r.method === "POST" &&
+          r.path === "/api/v1/vm" &&
+          (r.body as { external_id?: string }).external_id === id,
+      );
+      assert.equal(startRequests.length, 1);
+      const body = startRequests[0]?.body as { startup_script: string };
+      const script = Buffer.from(body.startup_script, "base64").toString("utf8");
+      assert.match(script, /ANKA_AZP_REGISTRATION='preregistered'/);
+      assert.match(script, /ANKA_AZP_TOKEN=''/);
+      const leaks = [
+        ...patFormsIn("the start request", JSON.stringify(startRequests[0])),
+        ...patFormsIn("the rendered script", script),
+        ...filesUnder(vmDir).flatMap((file) => patFormsIn(file, readFileSync(file, "latin1"))),
+        ...processes.flatMap((p) => [
+          ...patFormsIn(`the environment of process ${p.pid}`, p.environ),
+          ...patFormsIn(`the arguments of process ${p.pid}`, p.cmdline),
+        ]),
+      ];
+      assert.deepEqual(leaks, []);
+
+      await assertJobRunsOn(world, id);
+
+      const terminated = await runTask(
+        terminate,
+        env({ agentIdentifier: id, instanceId, removeAgent: "true" }),
+      );
+      assert.equal(terminated.result, "Succeeded", terminated.stdout);
+      assertNoSecrets(terminated);
+      assert.deepEqual(world.leftovers(), { instances: 0, agents: [] });
+      assert.equal(existsSync(vmDir) ? vmProcesses(vmDir).length : 0, 0, "no process of the VM is left");
     });
   });
 }
@@ -145,6 +233,15 @@ describe("bad input and failures leave nothing behind", () => {
       run.resultMessage,
       /Agent pool "NoSuchPool" is unknown in .*, or not visible to this PAT.*Pools this PAT can see: Default, Anka/,
     );
+    assert.equal((run as TaskRun & { startedVms: number }).startedVms, 0);
+  });
+
+  test("an unknown agent registration mode fails naming the two modes, and starts nothing", async () => {
+    const run = await failingStart(
+      startInputs("bad-registration"),
+      world.endpoint({ data: { agentRegistration: "outside" } }),
+    );
+    assert.match(run.resultMessage, /agent registration is "outside".*choose inVm or preregistered/);
     assert.equal((run as TaskRun & { startedVms: number }).startedVms, 0);
   });
 

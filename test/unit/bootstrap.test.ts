@@ -293,11 +293,11 @@ describe("renderCustomStartupScript", () => {
 });
 
 describe("STARTUP_SCRIPT_VARIABLES", () => {
-  test("names are stable shell variable names; only the PAT is secret", () => {
+  test("names are stable shell variable names; only the PAT and the agent key are secret", () => {
     for (const { name } of STARTUP_SCRIPT_VARIABLES) assert.match(name, /^ANKA_[A-Z_]+$/);
     assert.deepEqual(
       STARTUP_SCRIPT_VARIABLES.filter((variable) => variable.secret).map((variable) => variable.name),
-      ["ANKA_AZP_TOKEN"],
+      ["ANKA_AZP_TOKEN", "ANKA_AZP_AGENT_KEY"],
     );
   });
   test("docs/startup-script.md documents every one", () => {

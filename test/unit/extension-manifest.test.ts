@@ -37,6 +37,7 @@ describe("the extension manifest", () => {
       "agentProxyUrl",
       "agentDownloadUrl",
       "startupScript",
+      "agentRegistration",
       "caCertificate",
       "skipTlsVerification",
     ]);

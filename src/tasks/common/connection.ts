@@ -1,6 +1,13 @@
 import * as tl from "azure-pipelines-task-lib/task.js";
 import { bypassedByNoProxy, type ProxySettings } from "../../net/proxy.ts";
-import { openConnection, type ControllerAuth, type Logger, type OpenedConnection } from "../../core/index.ts";
+import {
+  AGENT_REGISTRATION_MODES,
+  openConnection,
+  type AgentRegistrationMode,
+  type ControllerAuth,
+  type Logger,
+  type OpenedConnection,
+} from "../../core/index.ts";
 
 /**
  * Reads the "Anka Build Cloud Controller" service connection (contract §2) and opens it. Every
@@ -62,6 +69,7 @@ export function openServiceConnection(endpointId: string, log: Logger): OpenedCo
         agentProxyUrl: data("agentProxyUrl"),
         agentDownloadUrl: data("agentDownloadUrl"),
         startupScript: data("startupScript"),
+        registration: registrationMode(data("agentRegistration")),
       },
     },
     log,
@@ -81,6 +89,17 @@ function reportThrottling(connection: OpenedConnection, log: Logger): void {
       `${throttling.blocked} refused with 429 and retried after Retry-After, ${throttling.delayedSeconds.toFixed(3)} s delayed by the service${remaining}. ` +
       "Give the pipelines' PAT to fewer tools, or see Organization settings > Usage.",
   );
+}
+
+/** Data field agentRegistration (contract §2); empty means inVm. */
+function registrationMode(value: string | undefined): AgentRegistrationMode {
+  if (!value) return "inVm";
+  const mode = AGENT_REGISTRATION_MODES.find((known) => known.toLowerCase() === value.toLowerCase());
+  if (!mode)
+    throw new Error(
+      `The service connection's agent registration is "${value}". Edit the connection and choose inVm or preregistered.`,
+    );
+  return mode;
 }
 
 /**

@@ -17,11 +17,16 @@ export class AgentFiles {
     return fs.existsSync(this.file(name));
   }
 
-  readJson(name) {
-    return JSON.parse(fs.readFileSync(this.file(name), "utf8"));
+  readText(name) {
+    return fs.readFileSync(this.file(name), "utf8");
   }
 
-  /** camelCase JSON; false/0/null/empty fields left out like the agent's serializer does. */
+  /** The agent reads its JSON files with or without the UTF-8 BOM it writes itself. */
+  readJson(name) {
+    return JSON.parse(this.readText(name).replace(/^\uFEFF/, ""));
+  }
+
+  /** camelCase JSON behind a BOM; false/0/null/empty fields left out like the agent's serializer does. */
   writeJson(name, value, mode) {
     const compact = Object.fromEntries(
       Object.entries(value).filter(
@@ -29,7 +34,7 @@ export class AgentFiles {
           entry !== undefined && entry !== null && entry !== false && entry !== 0 && entry !== "",
       ),
     );
-    this.writeText(name, JSON.stringify(compact, null, 2), mode);
+    this.writeText(name, `\uFEFF${JSON.stringify(compact, null, 2)}`, mode);
   }
 
   writeText(name, text, mode) {

@@ -1,16 +1,30 @@
 // The REST calls the agent makes (azure-pipelines-agent.md §2-§4, §8), against the organization URL.
 
 export class AgentServer {
-  /** `authorize(signal)` resolves to the Authorization header to send. */
+  /**
+   * `authorize(signal, challenged)` resolves to the Authorization header to send, or to undefined
+   * for a request that goes out without one until the server challenges it.
+   */
   constructor(http, serverUrl, authorize) {
     this.http = http;
     this.base = `${serverUrl.replace(/\/+$/, "")}/_apis`;
     this.authorize = authorize;
   }
 
+  /**
+   * As the VSS client does (agent-registration.md §4.2): a credential without a token sends the
+   * request bare; a 401 whose WWW-Authenticate names Bearer makes it get one and send it again.
+   */
   async call(method, path, { body, signal } = {}) {
-    const authorization = await this.authorize(signal);
-    return this.http.json(method, `${this.base}/${path}`, { authorization, body, signal });
+    const url = `${this.base}/${path}`;
+    const authorization = await this.authorize(signal, false);
+    try {
+      return await this.http.json(method, url, { authorization, body, signal });
+    } catch (error) {
+      const challenge = String(error.headers?.["www-authenticate"] ?? "");
+      if (authorization || error.status !== 401 || !/bearer/i.test(challenge)) throw error;
+      return this.http.json(method, url, { authorization: await this.authorize(signal, true), body, signal });
+    }
   }
 
   /** §2 step 3. */

@@ -4,7 +4,13 @@ import os from "node:os";
 import { URL } from "node:url";
 import { AgentServer } from "./agent-server.mjs";
 import { scanCapabilities } from "./capabilities.mjs";
-import { basicPat, createRsaKeyFile, requestAccessToken, saveCredentials } from "./credentials.mjs";
+import {
+  basicPat,
+  createRsaKeyFile,
+  loadPrivateKey,
+  requestAccessToken,
+  saveCredentials,
+} from "./credentials.mjs";
 import { Terminal } from "./terminal.mjs";
 
 class ConfigError extends Error {}
@@ -116,7 +122,8 @@ export async function configure({ files, settings, version, makeHttp, term }) {
 
     const credentials = saveCredentials(files, agent, inputs.token);
     term.line("Testing agent connection.");
-    if (credentials.scheme === "OAuth") await requestAccessToken(files, http, credentials.data);
+    if (credentials.scheme === "OAuth")
+      await requestAccessToken(loadPrivateKey(files), http, credentials.data);
 
     // Only now `.agent` exists (§2 step 13): a failure above leaves a registered agent without it.
     files.writeJson(".agent", {

@@ -7,6 +7,7 @@
 //   is stored (scheme PAT), as the real agent does on macOS/Linux.
 import { Buffer } from "node:buffer";
 import { createPrivateKey, generateKeyPairSync, randomUUID, sign } from "node:crypto";
+import { readRsaParameters, readStoredCredential } from "./stored-settings.mjs";
 
 const RSA_PARAMS_FILE = ".credentials_rsaparams";
 const CREDENTIALS_FILE = ".credentials";
@@ -16,43 +17,59 @@ const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 export const basicPat = (token) => `Basic ${Buffer.from(`VstsAgent:${token}`).toString("base64")}`;
 
 const toBase64 = (base64url) => Buffer.from(base64url, "base64url").toString("base64");
-const toBase64Url = (base64) => Buffer.from(base64, "base64").toString("base64url");
 
-/** Step 5: the key pair, stored as the .NET RSAParameters names with base64 values. Returns the public half. */
+/**
+ * Step 5: the key pair, stored as .NET writes RSAParameters (agent-registration.md §3): ContainerName
+ * and UseCng first, then the eight case-sensitive names, standard base64, d padded to the modulus
+ * length and the CRT values to half of it. Returns the public half.
+ */
 export function createRsaKeyFile(files) {
   const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const jwk = privateKey.export({ format: "jwk" });
-  files.writeText(
-    RSA_PARAMS_FILE,
-    JSON.stringify({
-      d: toBase64(jwk.d),
-      dp: toBase64(jwk.dp),
-      dq: toBase64(jwk.dq),
-      exponent: toBase64(jwk.e),
-      inverseQ: toBase64(jwk.qi),
-      modulus: toBase64(jwk.n),
-      p: toBase64(jwk.p),
-      q: toBase64(jwk.q),
-    }),
-    0o600,
-  );
-  return { exponent: toBase64(jwk.e), modulus: toBase64(jwk.n) };
+  const size = Buffer.from(jwk.n, "base64url").length;
+  const padded = (value, length) => {
+    const bytes = Buffer.from(value, "base64url");
+    return Buffer.concat([Buffer.alloc(Math.max(0, length - bytes.length)), bytes]).toString("base64");
+  };
+  const half = Math.ceil(size / 2);
+  const params = {
+    ContainerName: "",
+    UseCng: false,
+    d: padded(jwk.d, size),
+    dp: padded(jwk.dp, half),
+    dq: padded(jwk.dq, half),
+    exponent: toBase64(jwk.e),
+    inverseQ: padded(jwk.qi, half),
+    modulus: toBase64(jwk.n),
+    p: padded(jwk.p, half),
+    q: padded(jwk.q, half),
+  };
+  files.writeText(RSA_PARAMS_FILE, `\uFEFF${JSON.stringify(params, null, 2)}`, 0o600);
+  return { exponent: params.exponent, modulus: params.modulus };
 }
 
-function loadPrivateKey(files) {
-  const rsa = files.readJson(RSA_PARAMS_FILE);
+/** .NET reads big-endian integers with leading zeros; a JWK wants them minimal. */
+const minimalBase64Url = (base64) => {
+  const bytes = Buffer.from(base64, "base64");
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  return bytes.subarray(start).toString("base64url");
+};
+
+export function loadPrivateKey(files) {
+  const rsa = readRsaParameters(files);
   return createPrivateKey({
     format: "jwk",
     key: {
       kty: "RSA",
-      n: toBase64Url(rsa.modulus),
-      e: toBase64Url(rsa.exponent),
-      d: toBase64Url(rsa.d),
-      p: toBase64Url(rsa.p),
-      q: toBase64Url(rsa.q),
-      dp: toBase64Url(rsa.dp),
-      dq: toBase64Url(rsa.dq),
-      qi: toBase64Url(rsa.inverseQ),
+      n: minimalBase64Url(rsa.modulus),
+      e: minimalBase64Url(rsa.exponent),
+      d: minimalBase64Url(rsa.d),
+      p: minimalBase64Url(rsa.p),
+      q: minimalBase64Url(rsa.q),
+      dp: minimalBase64Url(rsa.dp),
+      dq: minimalBase64Url(rsa.dq),
+      qi: minimalBase64Url(rsa.inverseQ),
     },
   });
 }
@@ -65,29 +82,34 @@ export function saveCredentials(files, registeredAgent, pat) {
   const data = oauth
     ? { scheme: "OAuth", data: { clientId, authorizationUrl, oauthEndpointUrl: authorizationUrl } }
     : { scheme: "PAT", data: { token: pat } };
-  files.writeText(CREDENTIALS_FILE, JSON.stringify(data, null, 2), 0o600);
+  // Mode by umask: the file holds no secret in OAuth mode (agent-registration.md §1.1).
+  files.writeText(CREDENTIALS_FILE, `\uFEFF${JSON.stringify(data, null, 2)}`);
   return data;
 }
 
 /**
- * The Authorization header the listener sends. For OAuth the access token is fetched on first use
- * and again after `invalidate()` (a 401 answer).
+ * The Authorization header the listener sends. For OAuth none until the server challenges a bare
+ * request (agent-registration.md §4.2); the access token is then fetched, and kept until
+ * `invalidate()` (a 401 answer).
  */
 export class ListenerCredential {
   constructor(files, http) {
     this.files = files;
     this.http = http;
-    this.stored = files.readJson(CREDENTIALS_FILE);
+    this.stored = readStoredCredential(files);
+    // The OAuth credential loads its key as soon as it is built (a missing key file: exit 2).
+    this.privateKey = this.stored.scheme === "OAuth" ? loadPrivateKey(files) : undefined;
     this.accessToken = undefined;
   }
 
-  async header(signal) {
+  async header(signal, challenged) {
     if (this.stored.scheme === "PAT") return basicPat(this.stored.data.token);
     if (this.stored.scheme !== "OAuth")
       throw new Error(`Unsupported credential scheme ${this.stored.scheme}`);
+    if (!this.accessToken && !challenged) return undefined;
     if (!this.accessToken) {
       try {
-        this.accessToken = await requestAccessToken(this.files, this.http, this.stored.data, signal);
+        this.accessToken = await requestAccessToken(this.privateKey, this.http, this.stored.data, signal);
       } catch (error) {
         // A refused client assertion means this agent's key is no longer valid (e.g. another machine
         // ran --replace): as fatal as the 401 the real client turns it into.
@@ -107,25 +129,27 @@ export class ListenerCredential {
   }
 }
 
-/** Step 12: client-credentials grant with an RS256 JWT (iss = sub = clientId, aud = authorizationUrl). */
+/**
+ * Step 12 (agent-registration.md §4.3-§4.4): client-credentials grant with an RS256 JWT, header
+ * {"typ","alg"}, claims sub, jti, iss, aud, nbf, exp in that order (no iat), five minutes long.
+ */
 export async function requestAccessToken(
-  files,
+  privateKey,
   http,
   { clientId, authorizationUrl, oauthEndpointUrl },
   signal,
 ) {
-  const now = Math.floor(Date.now() / 1000);
+  const now = Math.round(Date.now() / 1000);
   const encode = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const unsigned = `${encode({ alg: "RS256", typ: "JWT" })}.${encode({
+  const unsigned = `${encode({ typ: "JWT", alg: "RS256" })}.${encode({
     sub: clientId,
+    jti: randomUUID(),
     iss: clientId,
     aud: authorizationUrl,
-    jti: randomUUID(),
-    nbf: now - 30,
-    iat: now,
+    nbf: now,
     exp: now + 300,
   })}`;
-  const signature = sign("RSA-SHA256", Buffer.from(unsigned), loadPrivateKey(files)).toString("base64url");
+  const signature = sign("RSA-SHA256", Buffer.from(unsigned), privateKey).toString("base64url");
   const answer = await http.json("POST", oauthEndpointUrl ?? authorizationUrl, {
     signal,
     form: {

@@ -11,7 +11,7 @@ const API_VERSION = "7.1";
 const TIMEOUT_MS = 100_000; // the VssConnection default (§2 step 4)
 
 export class HttpError extends Error {
-  constructor(status, body) {
+  constructor(status, body, headers = {}) {
     let parsed;
     try {
       parsed = JSON.parse(body);
@@ -25,6 +25,8 @@ export class HttpError extends Error {
     );
     this.status = status;
     this.typeKey = parsed?.typeKey;
+    /** Response headers, lower-case names (the auth challenge is in www-authenticate). */
+    this.headers = headers;
   }
 }
 
@@ -48,7 +50,8 @@ export class HttpClient {
       headers["content-type"] = `application/json;api-version=${API_VERSION}`;
     }
     const response = await this.send(method, new URL(url), headers, payload, signal);
-    if (response.status < 200 || response.status > 299) throw new HttpError(response.status, response.text);
+    if (response.status < 200 || response.status > 299)
+      throw new HttpError(response.status, response.text, response.headers);
     return response.text ? JSON.parse(response.text) : undefined;
   }
 
@@ -59,7 +62,11 @@ export class HttpClient {
         const chunks = [];
         response.on("data", (chunk) => chunks.push(chunk));
         response.on("end", () =>
-          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: response.headers,
+            text: Buffer.concat(chunks).toString(),
+          }),
         );
         response.on("error", reject);
       });

@@ -17,6 +17,7 @@ import { AgentServer } from "./agent-server.mjs";
 import { scanCapabilities } from "./capabilities.mjs";
 import { osDescription } from "./configure.mjs";
 import { ListenerCredential } from "./credentials.mjs";
+import { ConfigurationError, readAgentSettings } from "./stored-settings.mjs";
 import { Terminal } from "./terminal.mjs";
 
 const SESSION_RETRY_MS = 1000;
@@ -41,14 +42,20 @@ async function pause(ms, signal) {
 const capitalize = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 
 export async function run({ files, settings, version, makeHttp, term, proxy, stop }) {
-  if (!files.exists(".agent") || !files.exists(".credentials")) {
-    term.error("Agent is not configured.");
-    return 1;
-  }
-  const agentSettings = files.readJson(".agent");
+  let agentSettings;
+  let credential;
   const http = makeHttp(proxy);
-  const credential = new ListenerCredential(files, http);
-  const server = new AgentServer(http, agentSettings.serverUrl, (signal) => credential.header(signal));
+  try {
+    agentSettings = readAgentSettings(files);
+    credential = new ListenerCredential(files, http);
+  } catch (error) {
+    if (!(error instanceof ConfigurationError)) throw error;
+    term.error(`An error occurred: ${error.message}`);
+    return error.exitCode;
+  }
+  const server = new AgentServer(http, agentSettings.serverUrl, (signal, challenged) =>
+    credential.header(signal, challenged),
+  );
   const listener = new Listener({
     files,
     agentSettings,
