@@ -134,7 +134,17 @@ test(`SIGKILL at ${KILLS} seeded random points of a ${JOBS}-job burst: every job
       duringBurst >= 20,
       `seed ${SEED}: only ${duringBurst} of ${KILLS} kills fell while jobs were waiting or running`,
     );
-    await until("every job finished", () => jobsDone() === JOBS, 120_000);
+    await until("every job finished", () => jobsDone() === JOBS, 120_000).catch((error: Error) => {
+      const waiting = jobs
+        .map((job) => world.azdo.job(job.requestId))
+        .filter((job) => job?.result === undefined);
+      throw new Error(
+        `${error.message}; still waiting: ${JSON.stringify(waiting.slice(0, 3))}; live VMs ${world.controller.liveInstances()}; agents ${world.azdo
+          .agents(POOL)
+          .map((a) => `${a.name}:${a.status}`)
+          .join()}; last output: ${output.join("").slice(-3000)}`,
+      );
+    });
     await until(
       "no VM and no VM agent is left",
       () => {

@@ -39,7 +39,13 @@ export class HttpClient {
 
   /** JSON in, JSON out; undefined for an empty answer; HttpError for any non-2xx. */
   async json(method, url, { authorization, body, signal, form } = {}) {
-    const headers = { accept: `application/json;api-version=${API_VERSION}`, "user-agent": this.userAgent };
+    // The VSS client always asks for a 401 instead of the HTML sign-in page (agent-registration.md
+    // §4.2): the bare first request of an OAuth agent relies on that challenge.
+    const headers = {
+      accept: `application/json;api-version=${API_VERSION}`,
+      "user-agent": this.userAgent,
+      "x-tfs-fedauthredirect": "Suppress",
+    };
     if (authorization) headers.authorization = authorization;
     let payload;
     if (form) {
