@@ -16,6 +16,7 @@ import { jobRequestRoutes } from "./routes/job-requests.ts";
 import { packageRoutes } from "./routes/packages.ts";
 import { poolRoutes } from "./routes/pools.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
+import { ServiceHooks } from "./service-hooks.ts";
 import { createRequestListener } from "./server.ts";
 import { Throttle, type ThrottleConfig } from "./throttle.ts";
 import type { AzureDevOpsEmulator, AzureDevOpsEmulatorOptions, RecordedRequest } from "./types.ts";
@@ -48,6 +49,7 @@ export async function startAzureDevOpsEmulator(
   const orgUrl = `${origin}/${organizationName}`;
 
   const credentials = new AgentCredentials(`${orgUrl}/_apis/oauth2/token`);
+  const hooks = new ServiceHooks(orgUrl);
   const org = new Organization({
     orgUrl,
     pools: options.pools ?? DEFAULT_POOLS,
@@ -56,6 +58,7 @@ export async function startAzureDevOpsEmulator(
     rejectUnsatisfiable: options.rejectUnsatisfiable ?? false,
     credentials,
     now: Date.now,
+    onJobState: (job, state) => hooks.jobStateChanged(job, state),
   });
   const requests: RecordedRequest[] = [];
   const faults = new FaultBook();
@@ -107,6 +110,9 @@ export async function startAzureDevOpsEmulator(
         .sort((a, b) => a.requestId - b.requestId)
         .map(jobView);
     },
+    subscribeServiceHook: (subscription) => hooks.subscribe(subscription),
+    unsubscribeServiceHooks: () => hooks.unsubscribeAll(),
+    hookDeliveries: () => [...hooks.deliveries],
     addFault: (rule) => faults.add(rule),
     clearFaults: () => faults.clear(),
     setThrottle,

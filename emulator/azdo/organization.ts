@@ -23,6 +23,7 @@ import type {
   SessionRecord,
 } from "./records.ts";
 import { SessionTable } from "./sessions.ts";
+import type { HookJobState } from "./service-hooks.ts";
 import type { JobResult, PoolConfig, QueueJobOptions } from "./types.ts";
 
 /** How long a job request stays locked after the agent received or renewed it (the listener renews every 60 s, §3). */
@@ -36,6 +37,8 @@ export interface OrganizationSettings {
   rejectUnsatisfiable: boolean;
   credentials: AgentCredentials;
   now: () => number;
+  /** Told when a job is queued, handed to an agent, or finished (the service-hook events). */
+  onJobState?: (job: JobRecord, state: HookJobState) => void;
 }
 
 /** What a POST/PUT of a TaskAgent carries (§2 step 9). */
@@ -274,8 +277,10 @@ export class Organization {
       job.result = "failed";
       job.finishTime = this.now;
       job.statusMessage = `No agent found in pool ${pool.name} which satisfies the specified demands: ${demands.join(", ")}`;
+      this.settings.onJobState?.(job, "completed");
       return job;
     }
+    this.settings.onJobState?.(job, "waiting");
     this.dispatch();
     return job;
   }
@@ -350,6 +355,7 @@ export class Organization {
       agent.assignedRequestId = undefined;
       agent.lastCompletedRequestId = job.requestId;
     }
+    this.settings.onJobState?.(job, "completed");
     this.dispatch();
   }
 
@@ -398,6 +404,7 @@ export class Organization {
         body: JSON.stringify(jobMessageBody(job, this.settings.orgUrl)),
         requestId: job.requestId,
       });
+      this.settings.onJobState?.(job, "inProgress");
     }
   }
 }

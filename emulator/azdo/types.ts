@@ -1,5 +1,6 @@
 // Public types of the Azure DevOps emulator: its options, the views it hands to tests, fault rules.
 import type { IncomingHttpHeaders } from "node:http";
+import type { HookDelivery, ServiceHookSubscription } from "./service-hooks.ts";
 import type { ThrottleConfig } from "./throttle.ts";
 
 export type { ThrottleConfig };
@@ -144,6 +145,11 @@ export interface AzureDevOpsEmulator {
   job(requestId: number): JobView | undefined;
   /** Every job request of a pool, oldest first. */
   jobs(poolName: string): JobView[];
+  /** Sends `ms.vss-pipelines.job-state-changed-event` hooks for every job to this subscriber. */
+  subscribeServiceHook(subscription: ServiceHookSubscription): void;
+  unsubscribeServiceHooks(): void;
+  /** Hook calls made so far, with the subscriber's answer. */
+  hookDeliveries(): HookDelivery[];
   addFault(rule: FaultRule): void;
   clearFaults(): void;
   /** Starts (or, with undefined, stops) rate limiting; usage so far is forgotten. */

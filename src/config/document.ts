@@ -97,6 +97,11 @@ export function parseConfigDocument(text: string, env: Environment, source: stri
 
 const REFERENCE_TOKEN = "__ANKA_ENV_REFERENCE_";
 const REFERENCE = /__ANKA_ENV_REFERENCE_(\d+)__/g;
+
+/** Whether a raw value of the file holds a `${ENV}` reference (how a secret must be written in a pool file). */
+export function holdsEnvironmentReference(value: unknown): boolean {
+  return new RegExp(REFERENCE.source).test(String(value));
+}
 const LITERAL_TOKEN = "__ANKA_ENV_LITERAL__";
 
 const LEAVES = new Map<string, SettingSpec>(SETTINGS.map((spec) => [spec.file, spec]));
@@ -135,7 +140,7 @@ function visit(document: ConfigDocument, node: Record<string, unknown>, prefix: 
       continue;
     }
     if (typeof value === "object") document.fail(where, "must be a text value, not a list or mapping.");
-    if (spec.secret && !new RegExp(REFERENCE.source).test(String(value))) document.literalSecrets.push(where);
+    if (spec.secret && !holdsEnvironmentReference(value)) document.literalSecrets.push(where);
     document.values[spec.key] = document.text(value, where);
   }
 }

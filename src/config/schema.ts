@@ -266,6 +266,16 @@ export const POOL_KEYS: readonly PoolKeySpec[] = [
     description: "their port (0: any free one); no HTTP server without http",
     default: "none",
   },
+  {
+    file: "hooks.username",
+    description: "user name Azure DevOps service hooks send (basic authentication) to POST /hooks",
+    default: "anka-pool",
+  },
+  {
+    file: "hooks.password",
+    description: "their password, as a ${ENV} reference; no /hooks endpoint without hooks (needs http)",
+    default: "none",
+  },
   { file: "logLevel", description: "debug, info or warn", default: "info" },
   {
     file: "classes[].name",

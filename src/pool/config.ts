@@ -1,5 +1,6 @@
 import { connectionFrom } from "../config/connection.ts";
 import {
+  holdsEnvironmentReference,
   mappingAt,
   parseConfigDocument,
   readConfigDocument,
@@ -53,6 +54,12 @@ export interface PoolHttpConfig {
   port: number;
 }
 
+/** Service hooks (POST /hooks): each call only triggers a pass; basic authentication with a secret. */
+export interface PoolHooksConfig {
+  username: string;
+  password: string;
+}
+
 export type PoolLogLevel = "debug" | "info" | "warn";
 
 export interface PoolConfig {
@@ -70,6 +77,7 @@ export interface PoolConfig {
   agentTimeoutMinutes: number;
   /** `/healthz` and `/metrics`; absent: no HTTP server. */
   http?: PoolHttpConfig;
+  hooks?: PoolHooksConfig;
   logLevel: PoolLogLevel;
   classes: PoolClassConfig[];
 }
@@ -87,6 +95,7 @@ export function parsePoolConfig(text: string, env: Environment, source = "pool.y
 }
 
 const HTTP_KEYS = poolKeysUnder("http.");
+const HOOKS_KEYS = poolKeysUnder("hooks.");
 const CLASS_KEYS = poolKeysUnder("classes[].");
 
 const POOL_RETRY_POLICY: RetryPolicy = { attempts: 3, baseDelayMs: 200, maxDelayMs: 2_000 };
@@ -152,6 +161,7 @@ class Reader {
           ? 10
           : this.number(root.agentTimeoutMinutes, "agentTimeoutMinutes", { min: 0.001 }),
       ...(root.http === undefined ? {} : { http: this.http(root.http) }),
+      ...(root.hooks === undefined ? {} : { hooks: this.hooks(root.hooks, root.http !== undefined) }),
       logLevel: this.logLevel(root.logLevel),
       classes,
     };
@@ -244,6 +254,22 @@ class Reader {
         integer: true,
       }),
     };
+  }
+
+  private hooks(value: unknown, served: boolean): PoolHooksConfig {
+    const hooks = this.mapping(value, "hooks", HOOKS_KEYS);
+    if (!served)
+      this.fail("hooks", "needs http (the endpoint is POST /hooks on that server); add http: { port: ... }.");
+    const password = this.required(hooks, "password", "hooks");
+    if (!holdsEnvironmentReference(password))
+      this.fail(
+        "hooks.password",
+        "is a secret and must be an environment variable reference such as ${POOL_HOOKS_PASSWORD}.",
+      );
+    const text = this.text(password, "hooks.password");
+    if (text.length < 16)
+      this.fail("hooks.password", "is shorter than 16 characters; use a long random secret.");
+    return { username: this.optionalText(hooks.username, "hooks.username") ?? "anka-pool", password: text };
   }
 
   private logLevel(value: unknown): PoolLogLevel {

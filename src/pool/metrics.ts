@@ -77,6 +77,11 @@ export async function createPoolMetrics() {
       "Azure DevOps rate limiting as last seen: X-RateLimit-* headers (remaining, limit, delay_seconds, reset_timestamp_seconds) and answers carrying them (throttled_answers, blocked_answers).",
       ["value"],
     ),
+    hookRequests: counter(
+      "anka_pool_hook_requests_total",
+      "Calls to POST /hooks by outcome: accepted (a pass follows at once), unauthorized, too_large, method_not_allowed.",
+      ["outcome"],
+    ),
     actionFailures: counter(
       "anka_pool_action_failures_total",
       "Terminations, agent removals and placeholder changes that failed, by kind.",

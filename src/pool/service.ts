@@ -4,6 +4,7 @@ import { realClock, type Clock } from "../clock.ts";
 import { openConnection, type OpenedConnection } from "../core/index.ts";
 import { rateLimitedDelay } from "../net/rate-limit.ts";
 import type { PoolConfig } from "./config.ts";
+import { handleHook, PassTrigger } from "./hooks.ts";
 import { createJsonLogger, SecretSet, type PoolLogger } from "./log.ts";
 import { createPoolMetrics, type PoolMetrics } from "./metrics.ts";
 import { PoolReconciler, type PassReport } from "./reconciler.ts";
@@ -33,6 +34,12 @@ export interface PoolServiceHandle {
   done: Promise<void>;
 }
 
+/**
+ * How long a hook's pass waits for the other calls of its burst (Azure DevOps sends one per job and
+ * state change). Small against the 1 s target from queued to VM requested (issue 14 item 2).
+ */
+const HOOK_COALESCE_MS = 200;
+
 /** How long a stopping service waits for start requests already sent. */
 const DRAIN_TIMEOUT_MS = 30_000;
 
@@ -58,6 +65,8 @@ export async function startPoolService(
     registerSecret: secrets.register,
   });
   const pollMs = config.pollSeconds * 1000;
+  const trigger = new PassTrigger();
+  if (config.hooks) secrets.register(config.hooks.password);
   const state = {
     lastSuccess: undefined as number | undefined,
     failures: 0,
@@ -69,7 +78,13 @@ export async function startPoolService(
   if (config.http) {
     server = createServer((req, res) => {
       const path = new URL(req.url ?? "/", "http://service").pathname;
-      if (req.method !== "GET" && req.method !== "HEAD") {
+      if (path === "/hooks" && config.hooks) {
+        handleHook(config.hooks, req, res, (outcome) => {
+          metrics.hookRequests.inc({ outcome });
+          if (outcome === "accepted") trigger.fire();
+          else log.debug(`Refused a service hook call: ${outcome}`, { remote: req.socket.remoteAddress });
+        });
+      } else if (req.method !== "GET" && req.method !== "HEAD") {
         res.writeHead(405, { allow: "GET" }).end();
       } else if (path === "/metrics") {
         metrics.render().then(
@@ -82,7 +97,9 @@ export async function startPoolService(
           .writeHead(health.healthy ? 200 : 503, { "content-type": "application/json" })
           .end(`${JSON.stringify(health.body)}\n`);
       } else {
-        res.writeHead(404, { "content-type": "text/plain" }).end("Not found: try /healthz or /metrics\n");
+        res
+          .writeHead(404, { "content-type": "text/plain" })
+          .end(`Not found: try /healthz or /metrics${config.hooks ? " (or POST /hooks)" : ""}\n`);
       }
     });
     httpUrl = await listen(server, config.http.host, config.http.port);
@@ -104,6 +121,7 @@ export async function startPoolService(
       while (!deps.signal.aborted) {
         let delay = pollMs;
         const throttledBefore = connection.azdo.throttling.answers;
+        trigger.arm();
         try {
           const report = await reconciler.reconcileOnce();
           delay = throttledPassDelay(pollMs, connection, throttledBefore, metrics, clock.now());
@@ -131,7 +149,12 @@ export async function startPoolService(
           );
           deps.onPass?.({ error: error as Error });
         }
-        await clock.sleep(delay, deps.signal).catch(() => {});
+        // A hook ends a normal wait early; it never shortens a rate-limit delay or a failure backoff.
+        const wake = delay === pollMs ? AbortSignal.any([deps.signal, trigger.signal]) : deps.signal;
+        await clock.sleep(delay, wake).catch(() => {});
+        // Woken by a hook: let the rest of its burst arrive, so that it costs one pass, not one per call.
+        if (trigger.signal.aborted && !deps.signal.aborted)
+          await clock.sleep(HOOK_COALESCE_MS, deps.signal).catch(() => {});
       }
       reconciler.stopStarting();
       const left = await reconciler.drain(DRAIN_TIMEOUT_MS);

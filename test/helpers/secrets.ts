@@ -27,6 +27,8 @@ export const EMULATOR_PATS = {
 export const ROOT_TOKEN = "root-token-5d1c7e0a93b24f68";
 /** A root token the controller rejects: a user's typo must not be printed either. */
 export const WRONG_ROOT_TOKEN = "wrong-root-token-123";
+/** The pool service's service-hooks password (basic authentication on POST /hooks). */
+export const HOOKS_PASSWORD = "pool-hooks-secret-7f3a91c2e4";
 export const UAK_ID = "azure-pipelines-uak";
 
 /**
@@ -117,6 +119,7 @@ export function secretForms(): SecretForm[] {
     ]),
     ["root token", ROOT_TOKEN, ["root", ""]],
     ["wrong root token", WRONG_ROOT_TOKEN, ["root", ""]],
+    ["hooks password", HOOKS_PASSWORD, ["anka-pool"]],
   ];
   for (const [name, value, users] of tokens) {
     add(name, value);

@@ -14,6 +14,7 @@ import {
   type PassReport,
   type PoolServiceHandle,
 } from "../../src/pool/index.ts";
+import { HOOKS_PASSWORD } from "../helpers/secrets.ts";
 import { PAT, POOL, startWorld, type World } from "../helpers/world.ts";
 
 /**
@@ -53,7 +54,7 @@ interface Harness {
   world: World;
   runner?: LightScriptRunner;
   logs: string[];
-  serve(classesYaml: string): Promise<Service>;
+  serve(classesYaml: string, options?: { pollSeconds?: number }): Promise<Service>;
   close(): Promise<void>;
 }
 
@@ -69,28 +70,29 @@ async function harness(options: { light: boolean }): Promise<Harness> {
   const logs: string[] = [];
   const secrets = new SecretSet();
   const log = createJsonLogger({ level: "debug", secrets, write: (line) => logs.push(line) });
-  const config = (classesYaml: string) =>
+  const config = (classesYaml: string, pollSeconds = POLL_SECONDS) =>
     parsePoolConfig(
       [
         `controller: { url: "${world.controller.url}" }`,
         `azureDevOps: { url: "${world.azdo.url}", token: "\${AZP_TOKEN}", pool: ${POOL} }`,
-        `pollSeconds: ${POLL_SECONDS}`,
+        `pollSeconds: ${pollSeconds}`,
         "agentTimeoutMinutes: 0.25",
         "startTimeoutMinutes: 1",
         "http: { port: 0 }",
+        'hooks: { password: "${HOOKS_PASSWORD}" }',
         "classes:",
         classesYaml,
       ].join("\n"),
-      { AZP_TOKEN: PAT },
+      { AZP_TOKEN: PAT, HOOKS_PASSWORD },
     );
   return {
     world,
     runner,
     logs,
-    async serve(classesYaml) {
+    async serve(classesYaml, options = {}) {
       const stop = new AbortController();
       const passes: Service["passes"] = [];
-      const handle = await startPoolService(config(classesYaml), {
+      const handle = await startPoolService(config(classesYaml, options.pollSeconds), {
         signal: stop.signal,
         log,
         secrets,
@@ -347,6 +349,74 @@ describe("pool service under load (light runner)", () => {
     } finally {
       await service.stop();
     }
+  });
+
+  test("service hooks: a job queued with free capacity gets its VM requested within a second although polls are 5 s apart; bad credentials get 401 and are counted; a burst of calls is coalesced", async () => {
+    const service = await h.serve(`  - { name: pushed, template: ${SONOMA}, tag: base, max: 4 }`, {
+      pollSeconds: 5,
+    });
+    const hooksUrl = `${service.handle.httpUrl}/hooks`;
+    try {
+      await until("the placeholder is registered", () =>
+        agentNames(h.world).includes("anka-placeholder-pushed"),
+      );
+      const basic = (user: string, password: string) =>
+        `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
+      const post = (authorization?: string) =>
+        fetch(hooksUrl, {
+          method: "POST",
+          headers: authorization ? { authorization } : {},
+          body: "{}",
+        }).then((answer) => answer.status);
+      assert.equal(await post(), 401);
+      assert.equal(await post(basic("anka-pool", "wrong-password")), 401);
+      assert.equal(await post(basic("someone", HOOKS_PASSWORD)), 401);
+      assert.equal((await fetch(hooksUrl)).status, 405);
+      assert.equal(
+        await metric(service.handle, /^anka_pool_hook_requests_total\{outcome="unauthorized"\}$/),
+        3,
+      );
+
+      // Azure DevOps calls the service as jobs are queued, started and completed.
+      h.world.azdo.subscribeServiceHook({ url: hooksUrl, username: "anka-pool", password: HOOKS_PASSWORD });
+      const delays: number[] = [];
+      for (let n = 0; n < 5; n++) {
+        const before = startRequests(h.world);
+        const job = h.world.azdo.queueJob(POOL, ["anka-class -equals pushed"], { durationMs: 50 });
+        await until("its VM is requested", () => startRequests(h.world) > before, 4_000);
+        const requested = h.world.controller.requests
+          .filter((r) => r.method === "POST" && r.path === "/api/v1/vm")
+          .at(-1);
+        delays.push((requested?.time ?? Infinity) - Date.parse(job.queueTime));
+        await until("the job ran", () => h.world.azdo.job(job.requestId)?.result === "succeeded", 15_000);
+      }
+      delays.sort((a, b) => a - b);
+      assert.ok((delays[2] ?? Infinity) < 1000, `queued to VM requested, ms: ${delays.join()}`);
+      assert.ok(
+        h.world.azdo.hookDeliveries().every((delivery) => delivery.status === 200),
+        JSON.stringify(h.world.azdo.hookDeliveries().filter((d) => d.status !== 200)),
+      );
+      assert.ok(
+        (await metric(service.handle, /^anka_pool_hook_requests_total\{outcome="accepted"\}$/)) >= 15,
+      );
+
+      // Fifty calls at once: a pass or two, not fifty.
+      await until("the service is asleep", () => service.passes.length > 0);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const passesBefore = service.passes.length;
+      const calls = await Promise.all(
+        Array.from({ length: 50 }, () => post(basic("anka-pool", HOOKS_PASSWORD))),
+      );
+      assert.ok(calls.every((status) => status === 200));
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const extra = service.passes.length - passesBefore;
+      assert.ok(extra >= 1 && extra <= 4, `${extra} passes for 50 hook calls`);
+    } finally {
+      h.world.azdo.unsubscribeServiceHooks();
+      await service.stop();
+    }
+    assertNoSecretsIn(h.logs);
+    assert.ok(!h.logs.join("\n").includes(HOOKS_PASSWORD), "the hooks password is not logged");
   });
 
   test("a restart in the middle of a burst starts no duplicate VM and leaks nothing", async () => {

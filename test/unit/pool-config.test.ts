@@ -248,3 +248,33 @@ classes: [{ name: a, template: t, max: 1 }]
   assert.equal(config.connection.agent.pat, secret.trim());
   assert.deepEqual(config.connection.auth, { kind: "rootToken", token: "root-${x}" });
 });
+
+test("hooks: basic authentication on POST /hooks, the password from the environment, only with http", () => {
+  const env = { ...ENV, HOOKS: "a-long-random-hooks-secret" };
+  const config = parsePoolConfig(
+    `${MINIMAL}http: { port: 0 }\nhooks: { password: \${HOOKS} }\n`,
+    env,
+    "pool.yml",
+  );
+  assert.deepEqual(config.hooks, { username: "anka-pool", password: "a-long-random-hooks-secret" });
+  const named = parsePoolConfig(
+    `${MINIMAL}http: { port: 0 }\nhooks: { username: azdo, password: \${HOOKS} }\n`,
+    env,
+  );
+  assert.equal(named.hooks?.username, "azdo");
+  fails(`${MINIMAL}hooks: { password: \${HOOKS} }\n`, /hooks needs http/, env);
+  fails(
+    `${MINIMAL}http: { port: 0 }\nhooks: { password: a-long-random-hooks-secret }\n`,
+    /hooks\.password is a secret and must be an environment variable reference/,
+    env,
+  );
+  fails(
+    `${MINIMAL}http: { port: 0 }\nhooks: { password: \${SHORT} }\n`,
+    /hooks\.password is shorter than 16/,
+    {
+      ...env,
+      SHORT: "short",
+    },
+  );
+  fails(`${MINIMAL}http: { port: 0 }\nhooks: { pasword: \${HOOKS} }\n`, /pasword/, env);
+});
