@@ -77,6 +77,10 @@ export async function createPoolMetrics() {
       "Azure DevOps rate limiting as last seen: X-RateLimit-* headers (remaining, limit, delay_seconds, reset_timestamp_seconds) and answers carrying them (throttled_answers, blocked_answers).",
       ["value"],
     ),
+    leaseHeld: gauge(
+      "anka_pool_lease_held",
+      "1 while this service holds the pool's lease and acts, 0 while another service holds it and this one refuses.",
+    ),
     hookRequests: counter(
       "anka_pool_hook_requests_total",
       "Calls to POST /hooks by outcome: accepted (a pass follows at once), unauthorized, too_large, method_not_allowed.",

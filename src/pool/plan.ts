@@ -3,6 +3,7 @@ import { jobRequestStatus, type Agent, type JobRequest } from "../azdo/index.ts"
 import { judgeJob, sameCapabilities, type ClassCapabilities } from "./classes.ts";
 import type { PoolClassConfig } from "./config.ts";
 import { CLASS_CAPABILITY, isPlaceholderName, placeholderName } from "./identity.ts";
+import { withoutLease } from "./lease.ts";
 
 /**
  * One reconcile pass's decisions, from one observation of the world and nothing else: which VMs to
@@ -317,7 +318,7 @@ function placeholderChanges(input: PlanInput): PlaceholderChanges {
       continue;
     }
     present.add(key);
-    if (entry.ready && !sameCapabilities(agent.userCapabilities, entry.capabilities))
+    if (entry.ready && !sameCapabilities(withoutLease(agent.userCapabilities), entry.capabilities))
       changes.update.push({ className: entry.config.name, agent, capabilities: entry.capabilities });
   }
   for (const [key, entry] of wanted) {

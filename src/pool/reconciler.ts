@@ -35,6 +35,15 @@ import {
   placeholderName,
   poolClassOf,
 } from "./identity.ts";
+import {
+  LEASE_CAPABILITY,
+  formatLease,
+  judgeLease,
+  leaseDurationMs,
+  leaseHolderFor,
+  type Lease,
+  type LeaseVerdict,
+} from "./lease.ts";
 import type { PoolLogger } from "./log.ts";
 import type { PoolMetrics } from "./metrics.ts";
 import {
@@ -77,6 +86,8 @@ export interface PassReport {
   startsRequested: number;
   terminated: number;
   classes: Record<string, ClassCounts>;
+  /** Another service holds the pool's lease: this pass did nothing. */
+  refusedBy?: string;
 }
 
 interface Resolution {
@@ -112,11 +123,16 @@ export class PoolReconciler {
   private readonly recordedWaits = new Set<number>();
   private readonly startErrors: string[] = [];
   private stopped = false;
+  private readonly leaseHolder: string;
+  private leaseSince: number | undefined;
+  private refusedBy: string | undefined;
 
   constructor(
     private readonly config: PoolConfig,
     private readonly deps: ReconcilerDeps,
-  ) {}
+  ) {
+    this.leaseHolder = leaseHolderFor(config.source);
+  }
 
   /** No start after this; in-flight start requests still complete. */
   stopStarting(): void {
@@ -161,6 +177,15 @@ export class PoolReconciler {
     await this.resolveClasses();
 
     const now = clock.now();
+    const lease = judgeLease(agents, this.leaseHolder, now);
+    if (lease.kind === "refuse") return this.refuse(lease.holder, began);
+    if (this.refusedBy !== undefined)
+      this.deps.log.info("The pool's lease is free again: this service acts from now on", {
+        pool: pool.name,
+      });
+    this.refusedBy = undefined;
+    metrics.leaseHeld.set({}, 1);
+    const leaseWrite = this.leaseToWrite(lease, agents, now);
     const vms = instances.map((instance) => this.observe(instance)).filter((vm): vm is ObservedVm => !!vm);
     const classes = this.config.classes.map((config) => this.planClass(config, now));
     // Planning is all in memory: its CPU time is the figure that grows with the fleet (issue 14 item 1).
@@ -223,13 +248,29 @@ export class PoolReconciler {
       ),
       ...plan.placeholders.update.map(({ agent, className, capabilities }) =>
         attempt("placeholder", `update placeholder ${agent.name}`, async () => {
-          await connection.azdo.updateAgentUserCapabilities(pool, agent.id, capabilities);
+          // The capabilities are replaced as a whole: the lease goes along.
+          const leaseValue =
+            leaseWrite?.agent.id === agent.id ? leaseWrite.value : agent.userCapabilities[LEASE_CAPABILITY];
+          await connection.azdo.updateAgentUserCapabilities(pool, agent.id, {
+            ...capabilities,
+            ...(leaseValue ? { [LEASE_CAPABILITY]: leaseValue } : {}),
+          });
           this.deps.log.info(`Updated the capabilities of placeholder agent ${agent.name}`, {
             class: className,
             capabilities,
           });
         }),
       ),
+      ...(leaseWrite && !plan.placeholders.update.some((update) => update.agent.id === leaseWrite.agent.id)
+        ? [
+            attempt("lease", `renew the pool's lease on ${leaseWrite.agent.name}`, () =>
+              connection.azdo.updateAgentUserCapabilities(pool, leaseWrite.agent.id, {
+                ...leaseWrite.agent.userCapabilities,
+                [LEASE_CAPABILITY]: leaseWrite.value,
+              }),
+            ),
+          ]
+        : []),
       ...plan.placeholders.add.map(({ className, capabilities }) =>
         attempt("placeholder", `register placeholder ${placeholderName(className)}`, () =>
           this.addPlaceholder(pool, className, capabilities),
@@ -270,6 +311,56 @@ export class PoolReconciler {
       startsRequested,
       terminated,
       classes: Object.fromEntries(plan.counts),
+    };
+  }
+
+  // ---- the pool's lease (lease.ts) ----
+
+  /** The lease to record this pass: when this service holds none yet, or it is half spent. */
+  private leaseToWrite(
+    verdict: Extract<LeaseVerdict, { kind: "act" }>,
+    agents: Agent[],
+    now: number,
+  ): { agent: Agent; value: string } | undefined {
+    const leaseMs = leaseDurationMs(this.config.pollSeconds * 1000);
+    if (verdict.mine && verdict.mine.lease.until - now > leaseMs / 2) return undefined;
+    const own = new Set(this.config.classes.map((c) => placeholderName(c.name).toLowerCase()));
+    const agent =
+      verdict.mine?.agent ??
+      agents
+        .filter((candidate) => own.has(candidate.name.toLowerCase()))
+        .sort((a, b) => a.name.localeCompare(b.name))[0];
+    if (!agent) return undefined;
+    this.leaseSince ??= verdict.mine?.lease.since ?? now;
+    const value = formatLease({ holder: this.leaseHolder, since: this.leaseSince, until: now + leaseMs });
+    return { agent, value };
+  }
+
+  /** Another service holds the pool: this pass changes nothing, and says why once. */
+  private refuse(holder: Lease, began: number): PassReport {
+    const { log, metrics, clock } = this.deps;
+    metrics.leaseHeld.set({}, 0);
+    this.leaseSince = undefined;
+    if (this.refusedBy !== holder.holder) {
+      log.error(
+        `Another pool service (${holder.holder}) holds pool "${this.config.pool}" since ${new Date(holder.since).toISOString()}: ` +
+          "this one starts and removes nothing while that lease is renewed, and takes over if it lapses. " +
+          "Run one service per pool (under systemd with Restart=always for availability).",
+        { pool: this.config.pool, holder: holder.holder, until: new Date(holder.until).toISOString() },
+      );
+    }
+    this.refusedBy = holder.holder;
+    return {
+      ok: true,
+      errors: [],
+      durationMs: clock.now() - began,
+      planCpuMs: 0,
+      queued: 0,
+      unmatched: 0,
+      startsRequested: 0,
+      terminated: 0,
+      classes: {},
+      refusedBy: holder.holder,
     };
   }
 

@@ -54,7 +54,8 @@ interface Harness {
   world: World;
   runner?: LightScriptRunner;
   logs: string[];
-  serve(classesYaml: string, options?: { pollSeconds?: number }): Promise<Service>;
+  /** `source`: the config file's name, which tells two deployments apart (the pool's lease). */
+  serve(classesYaml: string, options?: { pollSeconds?: number; source?: string }): Promise<Service>;
   close(): Promise<void>;
 }
 
@@ -70,7 +71,7 @@ async function harness(options: { light: boolean }): Promise<Harness> {
   const logs: string[] = [];
   const secrets = new SecretSet();
   const log = createJsonLogger({ level: "debug", secrets, write: (line) => logs.push(line) });
-  const config = (classesYaml: string, pollSeconds = POLL_SECONDS) =>
+  const config = (classesYaml: string, pollSeconds = POLL_SECONDS, source = "pool.yml") =>
     parsePoolConfig(
       [
         `controller: { url: "${world.controller.url}" }`,
@@ -84,6 +85,7 @@ async function harness(options: { light: boolean }): Promise<Harness> {
         classesYaml,
       ].join("\n"),
       { AZP_TOKEN: PAT, HOOKS_PASSWORD },
+      source,
     );
   return {
     world,
@@ -92,7 +94,7 @@ async function harness(options: { light: boolean }): Promise<Harness> {
     async serve(classesYaml, options = {}) {
       const stop = new AbortController();
       const passes: Service["passes"] = [];
-      const handle = await startPoolService(config(classesYaml, options.pollSeconds), {
+      const handle = await startPoolService(config(classesYaml, options.pollSeconds, options.source), {
         signal: stop.signal,
         log,
         secrets,
@@ -297,13 +299,15 @@ describe("pool service under load (light runner)", () => {
 
   test("fleet burst over four classes: each pass reads the controller once and Azure DevOps twice (all pages), one VM per job, waste 0", async () => {
     const classes = ["a", "b", "c", "d"];
+    // The other tests' classes stay, so that their placeholders do.
     const service = await h.serve(
-      classes
-        .map((name, n) => `  - { name: ${name}, template: ${n % 2 ? SEQUOIA : SONOMA}, max: 10 }`)
-        .join("\n"),
+      [
+        twoClasses,
+        ...classes.map((name, n) => `  - { name: ${name}, template: ${n % 2 ? SEQUOIA : SONOMA}, max: 10 }`),
+      ].join("\n"),
     );
     try {
-      await until("the placeholders are registered", () => agentNames(h.world).length >= 4);
+      await until("the placeholders are registered", () => agentNames(h.world).length >= 6);
       await until("a pass after the templates are resolved", () => service.passes.length >= 3);
       const passesBefore = service.passes.length;
       const controllerBefore = h.world.controller.requests.length;
@@ -352,9 +356,12 @@ describe("pool service under load (light runner)", () => {
   });
 
   test("service hooks: a job queued with free capacity gets its VM requested within a second although polls are 5 s apart; bad credentials get 401 and are counted; a burst of calls is coalesced", async () => {
-    const service = await h.serve(`  - { name: pushed, template: ${SONOMA}, tag: base, max: 4 }`, {
-      pollSeconds: 5,
-    });
+    const service = await h.serve(
+      `${twoClasses}\n  - { name: pushed, template: ${SONOMA}, tag: base, max: 4 }`,
+      {
+        pollSeconds: 5,
+      },
+    );
     const hooksUrl = `${service.handle.httpUrl}/hooks`;
     try {
       await until("the placeholder is registered", () =>
@@ -417,6 +424,52 @@ describe("pool service under load (light runner)", () => {
     }
     assertNoSecretsIn(h.logs);
     assert.ok(!h.logs.join("\n").includes(HOOKS_PASSWORD), "the hooks password is not logged");
+  });
+
+  test("one service per pool: a second deployment finds the lease on a placeholder, refuses and says why; it takes over when the first stops", async () => {
+    const first = await h.serve(twoClasses, { source: "first.yml" });
+    let second: Service | undefined;
+    const leases = () =>
+      h.world.azdo
+        .agents(POOL)
+        .map((agent) => agent.userCapabilities["anka-pool-lease"])
+        .filter((lease): lease is string => lease !== undefined);
+    try {
+      await until("the first service holds the lease", () => leases().some((l) => l.includes("first.yml")));
+      second = await h.serve(twoClasses, { source: "second.yml" });
+      const refusing = second;
+      await until(
+        "the second refuses two passes",
+        () => refusing.passes.filter((p) => p.report?.refusedBy).length >= 2,
+      );
+      const before = startRequests(h.world);
+      const jobs = burst(6, 100);
+      await sampleUntilDone(jobs, 30_000);
+      assertAllSucceeded(h.world, jobs);
+      assert.equal(startRequests(h.world) - before, 6, "one VM per job: the second service started none");
+      assert.ok(refusing.passes.slice(-3).every((p) => p.report?.refusedBy?.includes("first.yml")));
+      assert.equal(await metric(refusing.handle, /^anka_pool_lease_held$/), 0);
+      assert.equal(await metric(first.handle, /^anka_pool_lease_held$/), 1);
+      const said = h.logs.filter((line) => /Another pool service .*first\.yml.* holds pool/.test(line));
+      assert.equal(said.length, 1, "said once, as an error");
+      assert.match(said[0] ?? "", /"level":"error"/);
+      assert.ok(!leases().some((l) => l.includes("second.yml")), "the second never wrote a lease");
+
+      await first.stop();
+      await until(
+        "the second takes over once the lease lapses",
+        () => leases().some((l) => l.includes("second.yml")),
+        20_000,
+      );
+      const after = burst(2, 100);
+      await sampleUntilDone(after, 30_000);
+      assertAllSucceeded(h.world, after);
+      assert.equal(await metric(refusing.handle, /^anka_pool_lease_held$/), 1);
+      await assertNothingLeaks();
+    } finally {
+      await first.stop();
+      await second?.stop();
+    }
   });
 
   test("a restart in the middle of a burst starts no duplicate VM and leaks nothing", async () => {
