@@ -290,7 +290,13 @@ export const POOL_KEYS: readonly PoolKeySpec[] = [
     description: "VMs of the class at most, whatever their state",
     default: "required",
   },
-  { file: "classes[].standby", description: "idle VMs kept warm", default: "0" },
+  {
+    file: "classes[].standby",
+    description:
+      "idle VMs kept warm: a count, or windows [{ days: [mon, ...], from: HH:MM, to: HH:MM, count }] (none outside them)",
+    default: "0",
+  },
+  { file: "timeZone", description: "IANA time zone of the standby windows", default: "UTC" },
   {
     file: "classes[].idleMinutes",
     description: "an idle VM older than this is recycled (and replaced while standby wants it)",

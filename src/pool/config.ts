@@ -11,6 +11,7 @@ import { ConfigError } from "../config/errors.ts";
 import { poolKeysUnder } from "../config/schema.ts";
 import type { ConnectionConfig } from "../core/index.ts";
 import type { RetryPolicy } from "../net/retry.ts";
+import { localClock, peakStandby, WEEKDAYS, type StandbySetting } from "./standby.ts";
 
 /**
  * The pool service's configuration (contract §6): one YAML file in the shared schema
@@ -35,8 +36,8 @@ export interface PoolClassConfig {
   tag?: string;
   /** VMs of this class at most, whatever their state. */
   max: number;
-  /** Idle VMs kept warm, waiting for a job. */
-  standby: number;
+  /** Idle VMs kept warm, waiting for a job: a count, or time windows with a count each (standby.ts). */
+  standby: StandbySetting;
   /** An idle VM older than this is recycled (and replaced while `standby` wants it). */
   idleMinutes: number;
   nodeGroup?: string;
@@ -78,6 +79,8 @@ export interface PoolConfig {
   /** `/healthz` and `/metrics`; absent: no HTTP server. */
   http?: PoolHttpConfig;
   hooks?: PoolHooksConfig;
+  /** IANA time zone of standby windows; default UTC. */
+  timeZone: string;
   logLevel: PoolLogLevel;
   classes: PoolClassConfig[];
 }
@@ -96,6 +99,8 @@ export function parsePoolConfig(text: string, env: Environment, source = "pool.y
 
 const HTTP_KEYS = poolKeysUnder("http.");
 const HOOKS_KEYS = poolKeysUnder("hooks.");
+/** Keys of one standby window (documented with classes[].standby). */
+const WINDOW_KEYS = ["days", "from", "to", "count"];
 const CLASS_KEYS = poolKeysUnder("classes[].");
 
 const POOL_RETRY_POLICY: RetryPolicy = { attempts: 3, baseDelayMs: 200, maxDelayMs: 2_000 };
@@ -137,7 +142,7 @@ class Reader {
     const maxSum = classes.reduce((sum, c) => sum + c.max, 0);
     const maxVms =
       root.maxVms === undefined ? maxSum : this.number(root.maxVms, "maxVms", { min: 1, integer: true });
-    const standbySum = classes.reduce((sum, c) => sum + c.standby, 0);
+    const standbySum = classes.reduce((sum, c) => sum + peakStandby(c.standby), 0);
     if (standbySum > maxVms) {
       this.fail(
         "maxVms",
@@ -162,6 +167,7 @@ class Reader {
           : this.number(root.agentTimeoutMinutes, "agentTimeoutMinutes", { min: 0.001 }),
       ...(root.http === undefined ? {} : { http: this.http(root.http) }),
       ...(root.hooks === undefined ? {} : { hooks: this.hooks(root.hooks, root.http !== undefined) }),
+      timeZone: this.timeZone(root.timeZone),
       logLevel: this.logLevel(root.logLevel),
       classes,
     };
@@ -195,12 +201,12 @@ class Reader {
         this.fail(`${at}.name`, `"${name}" is used twice (also ${clash}); class names must be unique.`);
       seen.set(name.toLowerCase(), at);
       const max = this.number(this.required(entry, "max", at), `${at}.max`, { min: 1, integer: true });
-      const standby =
-        entry.standby === undefined
-          ? 0
-          : this.number(entry.standby, `${at}.standby`, { min: 0, integer: true });
-      if (standby > max)
-        this.fail(`${at}.standby`, `is ${standby}, more than max (${max}). Lower it to ${max} or less.`);
+      const standby = this.standby(entry.standby, `${at}.standby`);
+      if (peakStandby(standby) > max)
+        this.fail(
+          `${at}.standby`,
+          `asks for ${peakStandby(standby)} warm VMs, more than max (${max}). Lower it to ${max} or less.`,
+        );
       const capabilities = this.capabilities(entry.capabilities, `${at}.capabilities`);
       const optionalInteger = (key: string, min: number, max?: number) =>
         entry[key] === undefined
@@ -228,6 +234,45 @@ class Reader {
         capabilities,
       };
     });
+  }
+
+  private standby(value: unknown, key: string): StandbySetting {
+    if (value === undefined) return 0;
+    if (!Array.isArray(value)) return this.number(value, key, { min: 0, integer: true });
+    return value.map((item, index) => {
+      const at = `${key}[${index}]`;
+      const window = this.mapping(item, at, WINDOW_KEYS);
+      const days = window.days === undefined ? [...WEEKDAYS] : window.days;
+      if (!Array.isArray(days) || days.length === 0)
+        this.fail(`${at}.days`, `must be a list of days out of ${WEEKDAYS.join(", ")}.`);
+      const minute = (name: "from" | "to") => {
+        const text = this.text(this.required(window, name, at), `${at}.${name}`);
+        const match = /^([01]?\d|2[0-3]):([0-5]\d)$/.exec(text);
+        if (!match) this.fail(`${at}.${name}`, `is "${text}"; write a time of day as HH:MM, e.g. 08:00.`);
+        return Number(match[1]) * 60 + Number(match[2]);
+      };
+      return {
+        days: days.map((day) => {
+          const known = WEEKDAYS.find((d) => d === String(day).toLowerCase().slice(0, 3));
+          if (!known) this.fail(`${at}.days`, `has "${String(day)}"; use ${WEEKDAYS.join(", ")}.`);
+          return known;
+        }),
+        fromMinute: minute("from"),
+        toMinute: minute("to"),
+        count: this.number(this.required(window, "count", at), `${at}.count`, { min: 0, integer: true }),
+      };
+    });
+  }
+
+  private timeZone(value: unknown): string {
+    if (value === undefined) return "UTC";
+    const zone = this.text(value, "timeZone");
+    try {
+      localClock(zone);
+    } catch {
+      this.fail("timeZone", `is "${zone}", which is not an IANA time zone; write e.g. Europe/Paris or UTC.`);
+    }
+    return zone;
   }
 
   private capabilities(value: unknown, key: string): ClassCapability[] {

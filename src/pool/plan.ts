@@ -41,6 +41,8 @@ export interface PlanClass {
   ready: boolean;
   /** A recent start failed: no new starts until the backoff ends. */
   blocked: boolean;
+  /** Warm VMs wanted now (the class's standby schedule read at this pass's time). */
+  standby: number;
 }
 
 export interface PlanInput {
@@ -175,7 +177,7 @@ export function planPass(input: PlanInput): Plan {
       for (const entry of order) {
         if (!entry.ready || entry.blocked || liveTotal >= input.maxVms) continue;
         const c = countsOf(entry.config.name);
-        const wanted = c.queued + (wantsStandby ? entry.config.standby : 0);
+        const wanted = c.queued + (wantsStandby ? entry.standby : 0);
         if (c.supply >= wanted || c.live >= entry.config.max) continue;
         c.start++;
         c.supply++;

@@ -45,6 +45,7 @@ import {
   type LeaseVerdict,
 } from "./lease.ts";
 import type { PoolLogger } from "./log.ts";
+import { localClock, standbyAt } from "./standby.ts";
 import type { PoolMetrics } from "./metrics.ts";
 import {
   VM_PHASES,
@@ -124,6 +125,7 @@ export class PoolReconciler {
   private readonly startErrors: string[] = [];
   private stopped = false;
   private readonly leaseHolder: string;
+  private readonly localTime: ReturnType<typeof localClock>;
   private leaseSince: number | undefined;
   private refusedBy: string | undefined;
 
@@ -132,6 +134,7 @@ export class PoolReconciler {
     private readonly deps: ReconcilerDeps,
   ) {
     this.leaseHolder = leaseHolderFor(config.source);
+    this.localTime = localClock(config.timeZone);
   }
 
   /** No start after this; in-flight start requests still complete. */
@@ -433,6 +436,7 @@ export class PoolReconciler {
       capabilities: resolution?.capabilities ?? configOnlyCapabilities(config),
       ready: resolution !== undefined,
       blocked: now < health.blockedUntil,
+      standby: standbyAt(config.standby, this.localTime(now)),
     };
   }
 

@@ -27,6 +27,7 @@ function cls(name: string, extra: Partial<PoolClassConfig> = {}, plan: Partial<P
     },
     ready: true,
     blocked: false,
+    standby: config.standby as number,
     ...plan,
   };
 }
