@@ -187,7 +187,10 @@ test("mistakes name the key and the fix", () => {
     /classes\[0\]\.Standby is not a known key in classes\[0\]: did you mean standby\?/,
   );
   fails(MINIMAL.replace("max: 4", "max: 0"), /classes\[0\]\.max must be a whole number, 1 or more; got 0/);
-  fails(MINIMAL.replace("max: 4", "max: 2, standby: 3"), /classes\[0\]\.standby asks for 3 warm VMs, more than max \(2\)/);
+  fails(
+    MINIMAL.replace("max: 4", "max: 2, standby: 3"),
+    /classes\[0\]\.standby asks for 3 warm VMs, more than max \(2\)/,
+  );
   fails(
     MINIMAL.replace("max: 4 }", "max: 4 }\n  - { name: SONOMA, template: t, max: 1 }"),
     /classes\[1\]\.name "SONOMA" is used twice \(also classes\[0\]\)/,
