@@ -66,22 +66,24 @@ export async function registerAgentWithKey(
     systemCapabilities: registration.systemCapabilities,
   };
   // The fetched record with the new key, version and capabilities, as UpdateExistingAgent sends it.
-  const replace = (existing: TaskAgentAnswer) =>
-    azdo.request(
-      "PUT",
-      `${agentsPath}/${String(existing.id)}`,
-      {},
-      {
-        ...context,
-        body: { ...existing, ...body, authorization: { publicKey: registration.publicKey } },
-      },
-    ) as Promise<TaskAgentAnswer>;
+  const replace = async (existing: TaskAgentAnswer) =>
+    (
+      await azdo.request(
+        "PUT",
+        `${agentsPath}/${String(existing.id)}`,
+        {},
+        {
+          ...context,
+          body: { ...existing, ...body, authorization: { publicKey: registration.publicKey } },
+        },
+      )
+    ).body as TaskAgentAnswer;
   const existing = await findExisting(azdo, agentsPath, registration.name, pool.name);
   let answer: TaskAgentAnswer;
   try {
     answer = existing
       ? await replace(existing)
-      : ((await azdo.request("POST", agentsPath, {}, { ...context, body })) as TaskAgentAnswer);
+      : ((await azdo.request("POST", agentsPath, {}, { ...context, body })).body as TaskAgentAnswer);
   } catch (error) {
     // 409: registered meanwhile, e.g. by our own POST whose answer was lost and which was retried.
     const raced =
@@ -110,14 +112,14 @@ async function findExisting(
   name: string,
   poolName: string,
 ): Promise<TaskAgentAnswer | undefined> {
-  const answer = (await azdo.request(
+  const { body: answer } = (await azdo.request(
     "GET",
     agentsPath,
     { agentName: name, includeCapabilities: "false" },
     {
       pool: poolName,
     },
-  )) as { value?: TaskAgentAnswer[] } | undefined;
+  )) as { body: { value?: TaskAgentAnswer[] } | undefined };
   return (answer?.value ?? []).find((agent) => String(agent.name).toLowerCase() === name.toLowerCase());
 }
 
