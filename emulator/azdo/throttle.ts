@@ -1,4 +1,4 @@
-// Azure DevOps rate limiting per identity (docs/controller-facts.md, Azure DevOps R1-R4): usage in a
+// Azure DevOps rate limiting per identity (docs/controller-facts.md, "Azure DevOps: rate limits and paging"): usage in a
 // sliding window; near the limit answers carry X-RateLimit-* headers ("flag"), over it they are held
 // back and carry X-RateLimit-Delay ("tarpit", still 200), and further over it they are refused with 429,
 // TF400733 and Retry-After ("block"). Each request costs one unit here: the service's TSTU cost of a

@@ -112,16 +112,14 @@ async function findExisting(
   name: string,
   poolName: string,
 ): Promise<TaskAgentAnswer | undefined> {
-  const answer = (
-    await azdo.request(
-      "GET",
-      agentsPath,
-      { agentName: name, includeCapabilities: "false" },
-      {
-        pool: poolName,
-      },
-    )
-  ).body as { value?: TaskAgentAnswer[] } | undefined;
+  const { body: answer } = (await azdo.request(
+    "GET",
+    agentsPath,
+    { agentName: name, includeCapabilities: "false" },
+    {
+      pool: poolName,
+    },
+  )) as { body: { value?: TaskAgentAnswer[] } | undefined };
   return (answer?.value ?? []).find((agent) => String(agent.name).toLowerCase() === name.toLowerCase());
 }
 

@@ -3,7 +3,7 @@ import type http from "node:http";
 /**
  * What a server said about its rate limit on one answer. Azure DevOps sends `X-RateLimit-*` on
  * successful answers too (a delayed request is a 200 with `X-RateLimit-Delay`), and `Retry-After`
- * when it blocks with 429; see docs/controller-facts.md, "Azure DevOps" facts 27 and R1-R3.
+ * when it blocks with 429; see docs/controller-facts.md, "Azure DevOps: rate limits and paging".
  */
 export interface RateLimitSnapshot {
   /** HTTP status of the answer that carried the headers. */

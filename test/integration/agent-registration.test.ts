@@ -253,13 +253,13 @@ describe("registration and the token exchange against the Azure DevOps emulator"
   test("a POST that meets an agent registered meanwhile (409) replaces it instead of failing", async () => {
     const pool = await azdo.findPool("Anka");
     emulator.addFault({ method: "POST", pathIncludes: "/pools/10/agents", kind: "delay", delayMs: 400 });
-    const mine = createAgentKey(await generateAgentPrivateKey());
+    // Both keys first: generating one can take longer than the delay on a busy machine.
+    const [mineKey, theirsKey] = await Promise.all([generateAgentPrivateKey(), generateAgentPrivateKey()]);
+    const mine = createAgentKey(mineKey);
+    const theirs = createAgentKey(theirsKey);
     const slow = registerAgentWithKey(azdo, pool, { ...registration(mine), name: "anka-reg-race" });
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const other = await registerAgentWithKey(azdo, pool, {
-      ...registration(createAgentKey(await generateAgentPrivateKey())),
-      name: "anka-reg-race",
-    });
+    const other = await registerAgentWithKey(azdo, pool, { ...registration(theirs), name: "anka-reg-race" });
     const registered = await slow;
     assert.equal(registered.id, other.id);
     const record = emulator.agents("Anka").find((a) => a.name === "anka-reg-race");

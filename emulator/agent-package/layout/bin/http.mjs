@@ -39,11 +39,11 @@ export class HttpClient {
 
   /** JSON in, JSON out; undefined for an empty answer; HttpError for any non-2xx. */
   async json(method, url, { authorization, body, signal, form } = {}) {
-    // The VSS client always asks for a 401 instead of the HTML sign-in page (agent-registration.md
-    // §4.2): the bare first request of an OAuth agent relies on that challenge.
     const headers = {
       accept: `application/json;api-version=${API_VERSION}`,
       "user-agent": this.userAgent,
+      // The agent's VSS client always sends it (VssHttpRequestSettings), so a refused credential
+      // gets a 401 with a challenge, never the 203 sign-in page.
       "x-tfs-fedauthredirect": "Suppress",
     };
     if (authorization) headers.authorization = authorization;
