@@ -6,6 +6,8 @@ import { rateLimitedDelay } from "../net/rate-limit.ts";
 import type { PoolConfig } from "./config.ts";
 import { handleHook, PassTrigger } from "./hooks.ts";
 import { createJsonLogger, SecretSet, type PoolLogger } from "./log.ts";
+import { STATUS_PAGE } from "./status-page.ts";
+import { classStatuses, RecentEvents, type PoolStatus } from "./status.ts";
 import { createPoolMetrics, type PoolMetrics } from "./metrics.ts";
 import { PoolReconciler, type PassReport } from "./reconciler.ts";
 
@@ -54,7 +56,8 @@ export async function startPoolService(
 ): Promise<PoolServiceHandle> {
   const clock = deps.clock ?? realClock;
   const secrets = deps.secrets ?? new SecretSet();
-  const log = deps.log ?? defaultLogger(config, secrets);
+  const recent = new RecentEvents(secrets);
+  const log = recent.tee(deps.log ?? defaultLogger(config, secrets));
   const metrics = await createPoolMetrics();
   const connection = openConnection(config.connection, log, secrets.register);
   const reconciler = new PoolReconciler(config, {
@@ -69,6 +72,7 @@ export async function startPoolService(
   if (config.hooks) secrets.register(config.hooks.password);
   const state = {
     lastSuccess: undefined as number | undefined,
+    lastReport: undefined as PassReport | undefined,
     failures: 0,
     lastError: undefined as string | undefined,
   };
@@ -91,6 +95,13 @@ export async function startPoolService(
           (body) => res.writeHead(200, { "content-type": metrics.contentType }).end(body),
           (error: Error) => res.writeHead(500, { "content-type": "text/plain" }).end(`${error.message}\n`),
         );
+      } else if (path === "/status") {
+        const status = statusOf(config, state, recent, connection, clock.now(), pollMs);
+        res
+          .writeHead(200, { "content-type": "application/json", "cache-control": "no-store" })
+          .end(`${JSON.stringify(status)}\n`);
+      } else if (path === "/") {
+        res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(STATUS_PAGE);
       } else if (path === "/healthz") {
         const health = healthOf(state, clock.now(), pollMs);
         res
@@ -99,7 +110,7 @@ export async function startPoolService(
       } else {
         res
           .writeHead(404, { "content-type": "text/plain" })
-          .end(`Not found: try /healthz or /metrics${config.hooks ? " (or POST /hooks)" : ""}\n`);
+          .end(`Not found: try /, /status, /healthz or /metrics${config.hooks ? " (or POST /hooks)" : ""}\n`);
       }
     });
     httpUrl = await listen(server, config.http.host, config.http.port);
@@ -132,6 +143,7 @@ export async function startPoolService(
             });
           state.failures = 0;
           state.lastError = undefined;
+          state.lastReport = report;
           state.lastSuccess = clock.now();
           metrics.consecutiveFailures.set({}, 0);
           if (!report.ok) log.warn("Reconcile pass finished with errors", { errors: report.errors });
@@ -252,6 +264,42 @@ export function backoff(pollMs: number, failures: number, random: () => number =
   const cap = Math.max(pollMs, Math.min(pollMs * 16, 120_000));
   const ceiling = Math.min(cap, pollMs * 2 ** failures);
   return Math.round(ceiling * (0.5 + random() * 0.5));
+}
+
+function statusOf(
+  config: PoolConfig,
+  state: Parameters<typeof healthOf>[0] & { lastReport?: PassReport },
+  recent: RecentEvents,
+  connection: OpenedConnection,
+  now: number,
+  pollMs: number,
+): PoolStatus {
+  const report = state.lastReport;
+  const events = recent.list();
+  return {
+    pool: config.pool,
+    time: new Date(now).toISOString(),
+    health: healthOf(state, now, pollMs).body as PoolStatus["health"],
+    ...(report?.refusedBy ? { refusedBy: report.refusedBy } : {}),
+    ...(report
+      ? {
+          lastPass: {
+            durationMs: report.durationMs,
+            planCpuMs: report.planCpuMs,
+            startsRequested: report.startsRequested,
+            terminated: report.terminated,
+            unmatched: report.unmatched,
+          },
+        }
+      : {}),
+    classes: classStatuses(
+      report,
+      config.classes.map((c) => c.name),
+    ),
+    ...(connection.azdo.lastRateLimit ? { rateLimit: connection.azdo.lastRateLimit } : {}),
+    events,
+    errors: events.filter((event) => event.level !== "info"),
+  };
 }
 
 function healthOf(

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -14,6 +15,7 @@ import {
   type PassReport,
   type PoolServiceHandle,
 } from "../../src/pool/index.ts";
+import type { PoolStatus } from "../../src/pool/status.ts";
 import { HOOKS_PASSWORD } from "../helpers/secrets.ts";
 import { PAT, POOL, startWorld, type World } from "../helpers/world.ts";
 
@@ -23,6 +25,16 @@ import { PAT, POOL, startWorld, type World } from "../helpers/world.ts";
  * the light runner (emulator/light-runner.ts: it reads the rendered startup script, registers the
  * agent and runs the stand-in agent's `run.sh --once` listener in-process, no shell, no download).
  */
+/** A program run without blocking this process, where the service under test lives. */
+function run(file: string, args: string[], env?: NodeJS.ProcessEnv) {
+  return new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(file, args, { encoding: "utf8", timeout: 60_000, env }, (error, stdout, stderr) =>
+      resolve({ status: error ? Number(error.code ?? 1) || 1 : 0, stdout, stderr }),
+    );
+  });
+}
+
+const CLI = path.join(import.meta.dirname, "..", "..", "bin", "anka-azdo.mjs");
 const SONOMA = "sonoma-14";
 const SEQUOIA = "sequoia-15";
 const POLL_SECONDS = 0.1;
@@ -469,6 +481,88 @@ describe("pool service under load (light runner)", () => {
     } finally {
       await first.stop();
       await second?.stop();
+    }
+  });
+
+  test("what operators see: GET /status as JSON, `anka-azdo pool status` as a table, and the status page rendered with data in headless Chromium", async () => {
+    const service = await h.serve(twoClasses);
+    const profile = mkdtempSync(path.join(os.tmpdir(), "pool-chromium-"));
+    try {
+      await until("both placeholders are registered", () => agentNames(h.world).length >= 2);
+      const jobs = burst(12, 1500);
+      await until(
+        "VMs are busy",
+        () => h.world.azdo.agents(POOL).filter((a) => a.assignedRequest).length >= 4,
+      );
+      await until(
+        "a pass saw them",
+        () => (service.passes.at(-1)?.report?.classes.sonoma?.phases.busy ?? 0) > 0,
+      );
+      const status = (await (await fetch(`${service.handle.httpUrl}/status`)).json()) as PoolStatus;
+      assert.equal(status.pool, POOL);
+      assert.deepEqual(
+        status.classes.map((c) => c.name),
+        ["sonoma", "sequoia"],
+      );
+      const busy = status.classes.reduce((sum, c) => sum + c.vms.busy, 0);
+      assert.ok(busy >= 1, JSON.stringify(status.classes));
+      assert.ok(
+        status.events.some((e) => /Started instance/.test(e.msg)),
+        "recent events",
+      );
+      assert.ok(status.lastPass && status.lastPass.planCpuMs >= 0);
+
+      const cliEnv = { PATH: process.env.PATH, HOME: profile };
+      const cli = await run(
+        process.execPath,
+        [CLI, "pool", "status", "--url", service.handle.httpUrl ?? ""],
+        cliEnv,
+      );
+      assert.equal(cli.status, 0, cli.stderr);
+      assert.match(cli.stdout, /Pool "Anka": ok/);
+      assert.match(cli.stdout, /class\s+queued\s+starting\s+idle\s+busy\s+finishing/);
+      assert.match(cli.stdout, /^sonoma\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+$/m);
+      const down = await run(
+        process.execPath,
+        [CLI, "pool", "status", "--url", "http://127.0.0.1:9"],
+        cliEnv,
+      );
+      assert.notEqual(down.status, 0);
+      assert.match(down.stderr, /cannot read the pool service's status at http:\/\/127\.0\.0\.1:9\/status/);
+
+      // The page in a real browser: the DOM after its script ran, then a screenshot.
+      const chromium = (...args: string[]) =>
+        run("chromium", [
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+          `--user-data-dir=${profile}`,
+          "--virtual-time-budget=3000",
+          "--window-size=1000,700",
+          ...args,
+          `${service.handle.httpUrl}/`,
+        ]);
+      const dom = await chromium("--dump-dom");
+      assert.equal(dom.status, 0, dom.stderr);
+      assert.match(dom.stdout, /data-loaded="yes"/, "the page's script read /status");
+      assert.match(dom.stdout, /<tr data-class="sonoma"><td>sonoma<\/td><td>\d+<\/td>/);
+      assert.match(dom.stdout, /<tr data-class="sequoia">/);
+      assert.match(dom.stdout, /Started instance/);
+      const shot = path.join(profile, "status.png");
+      const taken = await chromium(`--screenshot=${shot}`);
+      assert.equal(taken.status, 0, taken.stderr);
+      const png = readFileSync(shot);
+      assert.equal(png.subarray(1, 4).toString(), "PNG");
+      assert.ok(png.length > 10_000, `a screenshot with content: ${png.length} bytes`);
+      if (process.env.POOL_STATUS_SCREENSHOT) writeFileSync(process.env.POOL_STATUS_SCREENSHOT, png);
+      await sampleUntilDone(jobs, 30_000);
+    } finally {
+      await service.stop();
+      rmSync(profile, { recursive: true, force: true });
     }
   });
 

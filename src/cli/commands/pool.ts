@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { poolServe } from "../../pool/main.ts";
+import { statusText, type PoolStatus } from "../../pool/status.ts";
 import { ConfigError, ExitCode, ReportedFailure } from "../errors.ts";
 import type { Runtime } from "../runtime.ts";
 
@@ -39,5 +40,27 @@ export function registerPool(program: Command, runtime: Runtime): void {
         );
       if (code !== 0)
         throw new ReportedFailure("the reconcile pass failed (see the log above)", ExitCode.failure);
+    });
+  pool
+    .command("status")
+    .description("what a running pool service is doing: its /status, as a table (or --json)")
+    .requiredOption(
+      "--url <url>",
+      "the service's HTTP address (its config's http), e.g. http://127.0.0.1:9464",
+    )
+    .action(async (options: { url: string }) => {
+      let status: PoolStatus;
+      const where = `${options.url.replace(/\/+$/, "")}/status`;
+      try {
+        const answer = await fetch(where, { signal: AbortSignal.timeout(10_000) });
+        if (!answer.ok) throw new Error(`HTTP ${answer.status}`);
+        status = (await answer.json()) as PoolStatus;
+      } catch (error) {
+        throw new ReportedFailure(
+          `cannot read the pool service's status at ${where}: ${(error as Error).message}. Is the service running with http in its config, and is --url its address?`,
+          ExitCode.failure,
+        );
+      }
+      runtime.output.result(() => statusText(status).trimEnd().split("\n"), status);
     });
 }
