@@ -39,8 +39,8 @@ export async function createPoolMetrics() {
     ]),
     vmStartFailures: counter(
       "anka_pool_vm_start_failures_total",
-      "VM start requests that failed, and classes whose template could not be resolved.",
-      ["class"],
+      "VMs that failed to become agents, by class and cause: template (cannot resolve), start_request (refused by the controller), instance_error, start_timeout, agent (never registered or went offline before its job).",
+      ["class", "cause"],
     ),
     vmTerminations: counter(
       "anka_pool_vm_terminations_total",
@@ -54,8 +54,16 @@ export async function createPoolMetrics() {
     ),
     jobWait: new Histogram({
       name: "anka_pool_job_wait_seconds",
-      help: "Time from a job request being queued to an agent of the service taking it (queued to agent online for a fresh VM).",
+      help: "Time from a job request being queued to an agent of the service taking it (queued to assigned), by class.",
+      labelNames: ["class"],
       buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600],
+      registers: [registry],
+    }),
+    startToOnline: new Histogram({
+      name: "anka_pool_vm_start_to_online_seconds",
+      help: "Time from a VM's creation on the controller to its agent online, by class.",
+      labelNames: ["class"],
+      buckets: [5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200],
       registers: [registry],
     }),
     passes: counter("anka_pool_reconcile_passes_total", "Reconcile passes, by outcome.", ["outcome"]),

@@ -1,6 +1,6 @@
 import { generateKeyPair } from "node:crypto";
 import { promisify } from "node:util";
-import { isNotFound, type Instance } from "../anka/index.ts";
+import { classifyState, isNotFound, type Instance } from "../anka/index.ts";
 import {
   AzureDevOpsError,
   agentPlatformFor,
@@ -122,6 +122,7 @@ export class PoolReconciler {
   private readonly health = new Map<string, ClassHealth>();
   private readonly reportedUnmatched = new Set<number>();
   private readonly recordedWaits = new Set<number>();
+  private readonly recordedOnline = new Set<string>();
   private readonly startErrors: string[] = [];
   private stopped = false;
   private readonly leaseHolder: string;
@@ -422,7 +423,7 @@ export class PoolReconciler {
             known.at = now;
             return;
           }
-          this.problem(config.name, `cannot resolve its template: ${(error as Error).message}`);
+          this.problem(config.name, "template", `cannot resolve its template: ${(error as Error).message}`);
         }
       }),
     );
@@ -515,7 +516,7 @@ export class PoolReconciler {
     })()
       .catch((error: Error) => {
         this.startErrors.push(`start a VM of class ${config.name}: ${error.message}`);
-        this.problem(config.name, `a VM start failed: ${error.message}`);
+        this.problem(config.name, "start_request", `a VM start failed: ${error.message}`);
       })
       .finally(() => {
         this.pending.delete(identity.agentName);
@@ -581,6 +582,8 @@ export class PoolReconciler {
     metrics.vmTerminations.inc({ class: vm.className, reason: reasonKind });
     // Every VM that goes without having run its job is waste (a warm VM recycled, a failed start).
     if (verdict.phase !== "done") metrics.wastedVms.inc({ class: vm.className });
+    if (verdict.phase === "failed")
+      metrics.vmStartFailures.inc({ class: vm.className, cause: failureCause(vm) });
     const level = reasonKind === "failed" ? "warn" : "info";
     log[level](
       `Terminated instance ${vm.instanceId} (agent ${vm.agentName}): ${verdict.reason ?? verdict.phase}`,
@@ -670,13 +673,13 @@ export class PoolReconciler {
   }
 
   /** A class-level failure: logged when new, and the class waits a growing time before it tries again. */
-  private problem(className: string, problem: string): void {
+  private problem(className: string, cause: StartFailureCause, problem: string): void {
     const health = this.healthOf(className);
     health.failures++;
     const pollMs = this.config.pollSeconds * 1000;
     const delay = Math.min(Math.max(pollMs, 300_000), pollMs * 2 ** Math.min(health.failures, 10));
     health.blockedUntil = this.deps.clock.now() + delay;
-    this.deps.metrics.vmStartFailures.inc({ class: className });
+    this.deps.metrics.vmStartFailures.inc({ class: className, cause });
     if (health.lastProblem !== problem || health.failures === 1) {
       this.deps.log.warn(`Class ${className}: ${problem}`, {
         class: className,
@@ -721,18 +724,29 @@ export class PoolReconciler {
       );
     }
 
+    // Start-to-online times, once per VM whose agent came online.
+    const online = new Map(
+      agents.filter((agent) => agent.status === "online").map((agent) => [agent.name.toLowerCase(), agent]),
+    );
+    for (const vm of vms) {
+      const agent = online.get(vm.agentName.toLowerCase());
+      if (!agent || vm.createdAtMs === undefined || this.recordedOnline.has(vm.instanceId)) continue;
+      remember(this.recordedOnline, vm.instanceId);
+      const at = timeOf(agent.statusChangedOn) ?? this.deps.clock.now();
+      metrics.startToOnline.observe({ class: vm.className }, Math.max(0, at - vm.createdAtMs) / 1000);
+    }
+
     // Queue-to-agent times, once per request given to one of our VMs.
-    const ours = new Set(vms.map((vm) => vm.agentName.toLowerCase()));
+    const ours = new Map(vms.map((vm) => [vm.agentName.toLowerCase(), vm.className]));
     for (const job of jobs) {
       if (!job.reservedAgent || this.recordedWaits.has(job.requestId)) continue;
-      if (!ours.has(job.reservedAgent.name.toLowerCase())) continue;
+      const className = ours.get(job.reservedAgent.name.toLowerCase());
+      if (className === undefined) continue;
       const queued = timeOf(job.queueTime);
       const assigned = timeOf(job.assignTime);
       if (queued === undefined || assigned === undefined) continue;
-      this.recordedWaits.add(job.requestId);
-      if (this.recordedWaits.size > 10_000)
-        this.recordedWaits.delete(this.recordedWaits.values().next().value as number);
-      metrics.jobWait.observe(Math.max(0, assigned - queued) / 1000);
+      remember(this.recordedWaits, job.requestId);
+      metrics.jobWait.observe({ class: className }, Math.max(0, assigned - queued) / 1000);
     }
   }
 }
@@ -752,4 +766,18 @@ function configOnlyCapabilities(config: PoolClassConfig): Record<string, string>
     if (value) capabilities[name] = value;
   }
   return capabilities;
+}
+
+/** Marks an item as recorded, forgetting the oldest beyond 10,000 (a set per long-lived service). */
+function remember<T>(set: Set<T>, item: T): void {
+  set.add(item);
+  if (set.size > 10_000) set.delete(set.values().next().value as T);
+}
+
+export type StartFailureCause = "template" | "start_request" | "instance_error" | "start_timeout" | "agent";
+
+/** Why a VM that never ran a job failed, for `anka_pool_vm_start_failures_total{cause}`. */
+function failureCause(vm: ObservedVm): StartFailureCause {
+  if (vm.state === "Error" || vm.state === "Stopping" || vm.state === "Stopped") return "instance_error";
+  return classifyState(vm.state) === "pending" ? "start_timeout" : "agent";
 }

@@ -300,8 +300,14 @@ describe("pool service under load (light runner)", () => {
         "every pass succeeded",
       );
       assert.ok(
-        (await metric(service.handle, /^anka_pool_job_wait_seconds_count$/)) >= 40,
-        "queue-to-agent times recorded",
+        (await metric(service.handle, /^anka_pool_job_wait_seconds_count\{class="sonoma"\}$/)) +
+          (await metric(service.handle, /^anka_pool_job_wait_seconds_count\{class="sequoia"\}$/)) >=
+          40,
+        "queue-to-agent times recorded, per class",
+      );
+      assert.ok(
+        (await metric(service.handle, /^anka_pool_vm_start_to_online_seconds_count\{class="sonoma"\}$/)) >= 5,
+        "start-to-online times recorded, per class",
       );
     } finally {
       await service.stop();
