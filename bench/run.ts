@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { concurrentCycles, waiterLatency } from "./controller.ts";
 import { loadFigures, type LoadFigures } from "./load.ts";
 import { poolFigures } from "./pool.ts";
+import { FULL_FLEET, fleetFigures } from "./pool-fleet.ts";
 import { registrationFigures } from "./registration.ts";
 import { taskFigures } from "./tasks.ts";
 
@@ -14,6 +15,38 @@ const results: Record<string, unknown> = {
   measuredAt: new Date().toISOString(),
   machine: `${process.platform} ${process.arch}, node ${process.version}`,
 };
+
+/** The pool service at fleet scale, hooks on and off (issue 14 item 7). */
+async function poolFleet(): Promise<Record<string, unknown>> {
+  console.log(
+    `Pool fleet: ${FULL_FLEET.nodes * FULL_FLEET.slotsPerNode} slots over ${FULL_FLEET.nodes} nodes, ${FULL_FLEET.jobs} jobs over 4 classes in ${FULL_FLEET.bursts} bursts, hooks on, then off`,
+  );
+  const withHooks = await fleetFigures(FULL_FLEET, true);
+  console.log(JSON.stringify(withHooks, null, 2));
+  const withoutHooks = await fleetFigures(FULL_FLEET, false);
+  console.log(JSON.stringify(withoutHooks, null, 2));
+  return {
+    withHooks,
+    withoutHooks,
+    targets: {
+      ratioMedianWithHooksAtMost: 1.05,
+      wastePer100JobsWithoutStandby: 0,
+      planCpuMsAtMost: 50,
+      servicePeakRssMiBAtMost: 200,
+      leftovers: 0,
+    },
+  };
+}
+
+// `npm run bench -- --pool-fleet`: only the fleet run, merged into the existing results.
+if (process.argv.includes("--pool-fleet")) {
+  const file = new URL("./results.json", import.meta.url);
+  const previous = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+  previous.poolFleet = { measuredAt: new Date().toISOString(), ...(await poolFleet()) };
+  writeFileSync(file, `${JSON.stringify(previous, null, 2)}\n`);
+  console.log("wrote bench/results.json (poolFleet)");
+  process.exit(0);
+}
 
 console.log("Controller client: 200 concurrent start / Started / terminate cycles, 20 node slots");
 const cycles = await concurrentCycles(200, 20, 100);
@@ -107,6 +140,8 @@ console.log(
 const registration = await registrationFigures(8);
 console.log(JSON.stringify(registration, null, 2));
 results.registration = { ...registration, target: "start times equal within noise" };
+
+results.poolFleet = await poolFleet();
 
 writeFileSync(new URL("./results.json", import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 console.log("wrote bench/results.json");
