@@ -12,9 +12,10 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { lightScriptRunner } from "../emulator/light-runner.ts";
-import { startWorld, type World } from "../emulator/world.ts";
+import { startWorld } from "../emulator/world.ts";
 import { timeOf } from "../src/pool/index.ts";
 import { seedWithSlots } from "./controller.ts";
+import { serviceRequests, startRequests, summary, waitUntil } from "./pool.ts";
 import { median, percentile, round } from "./stats.ts";
 
 const POOL = "Anka";
@@ -237,23 +238,4 @@ function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-function serviceRequests(world: World): number {
-  return world.azdo.requests.filter((r) => r.headers["user-agent"] === "anka-azure-pipelines").length;
-}
-
-const startRequests = (world: World) =>
-  world.controller.requests.filter((r) => r.method === "POST" && r.path === "/api/v1/vm").length;
-
-function summary(values: number[]): { median: number; p95: number } {
-  return { median: round(median(values), 3), p95: round(percentile(values, 95), 3) };
-}
-
-async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("fleet bench: a phase did not finish in time");
-    await sleep(50);
-  }
 }

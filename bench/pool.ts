@@ -239,18 +239,18 @@ async function measureSteadyState(world: World, pollSeconds: number): Promise<Po
 }
 
 /** Azure DevOps requests the service made (the agents' own traffic has another user agent). */
-function serviceRequests(world: World): number {
+export function serviceRequests(world: World): number {
   return world.azdo.requests.filter((r) => r.headers["user-agent"] === "anka-azure-pipelines").length;
 }
 
-const startRequests = (world: World) =>
+export const startRequests = (world: World) =>
   world.controller.requests.filter((r) => r.method === "POST" && r.path === "/api/v1/vm").length;
 
-function summary(values: number[]): { median: number; p95: number } {
+export function summary(values: number[]): { median: number; p95: number } {
   return { median: round(median(values), 3), p95: round(percentile(values, 95), 3) };
 }
 
-async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void> {
+export async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error("pool bench: a phase did not finish in time");
