@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { concurrentCycles, waiterLatency } from "./controller.ts";
 import { loadFigures, type LoadFigures } from "./load.ts";
 import { poolFigures } from "./pool.ts";
-import { FULL_FLEET, fleetFigures } from "./pool-fleet.ts";
+import { FULL_FLEET, QUARTER_FLEET, fleetFigures, type FleetLoad } from "./pool-fleet.ts";
 import { registrationFigures } from "./registration.ts";
 import { taskFigures } from "./tasks.ts";
 
@@ -17,13 +17,13 @@ const results: Record<string, unknown> = {
 };
 
 /** The pool service at fleet scale, hooks on and off (issue 14 item 7). */
-async function poolFleet(): Promise<Record<string, unknown>> {
+async function poolFleet(load: FleetLoad): Promise<Record<string, unknown>> {
   console.log(
-    `Pool fleet: ${FULL_FLEET.nodes * FULL_FLEET.slotsPerNode} slots over ${FULL_FLEET.nodes} nodes, ${FULL_FLEET.jobs} jobs over 4 classes in ${FULL_FLEET.bursts} bursts, hooks on, then off`,
+    `Pool fleet: ${load.nodes * load.slotsPerNode} slots over ${load.nodes} nodes, ${load.jobs} jobs over 4 classes in ${load.bursts} bursts, hooks on, then off`,
   );
-  const withHooks = await fleetFigures(FULL_FLEET, true);
+  const withHooks = await fleetFigures(load, true);
   console.log(JSON.stringify(withHooks, null, 2));
-  const withoutHooks = await fleetFigures(FULL_FLEET, false);
+  const withoutHooks = await fleetFigures(load, false);
   console.log(JSON.stringify(withoutHooks, null, 2));
   return {
     withHooks,
@@ -38,11 +38,13 @@ async function poolFleet(): Promise<Record<string, unknown>> {
   };
 }
 
-// `npm run bench -- --pool-fleet`: only the fleet run, merged into the existing results.
-if (process.argv.includes("--pool-fleet")) {
+// `npm run bench -- --pool-fleet[=quarter]`: only the fleet run, merged into the existing results.
+const fleetOnly = process.argv.find((arg) => arg.startsWith("--pool-fleet"));
+if (fleetOnly) {
   const file = new URL("./results.json", import.meta.url);
   const previous = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
-  previous.poolFleet = { measuredAt: new Date().toISOString(), ...(await poolFleet()) };
+  const load = fleetOnly === "--pool-fleet=quarter" ? QUARTER_FLEET : FULL_FLEET;
+  previous.poolFleet = { measuredAt: new Date().toISOString(), ...(await poolFleet(load)) };
   writeFileSync(file, `${JSON.stringify(previous, null, 2)}\n`);
   console.log("wrote bench/results.json (poolFleet)");
   process.exit(0);
@@ -141,7 +143,7 @@ const registration = await registrationFigures(8);
 console.log(JSON.stringify(registration, null, 2));
 results.registration = { ...registration, target: "start times equal within noise" };
 
-results.poolFleet = await poolFleet();
+results.poolFleet = await poolFleet(FULL_FLEET);
 
 writeFileSync(new URL("./results.json", import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 console.log("wrote bench/results.json");

@@ -41,6 +41,12 @@ export interface PoolServiceHandle {
  * state change). Small against the 1 s target from queued to VM requested (issue 14 item 2).
  */
 const HOOK_COALESCE_MS = 200;
+/**
+ * Passes a stream of hooks may cause, at most one a second: during a burst of hundreds of jobs
+ * Azure DevOps sends a call per job and state, and each pass costs two listings (all pages) against
+ * the organization's rate limit.
+ */
+const HOOK_PASS_GAP_MS = 1_000;
 
 /** How long a stopping service waits for start requests already sent. */
 const DRAIN_TIMEOUT_MS = 30_000;
@@ -133,6 +139,7 @@ export async function startPoolService(
         let delay = pollMs;
         const throttledBefore = connection.azdo.throttling.answers;
         trigger.arm();
+        const passBegan = clock.now();
         try {
           const report = await reconciler.reconcileOnce();
           delay = throttledPassDelay(pollMs, connection, throttledBefore, metrics, clock.now());
@@ -166,7 +173,9 @@ export async function startPoolService(
         await clock.sleep(delay, wake).catch(() => {});
         // Woken by a hook: let the rest of its burst arrive, so that it costs one pass, not one per call.
         if (trigger.signal.aborted && !deps.signal.aborted)
-          await clock.sleep(HOOK_COALESCE_MS, deps.signal).catch(() => {});
+          await clock
+            .sleep(Math.max(HOOK_COALESCE_MS, passBegan + HOOK_PASS_GAP_MS - clock.now()), deps.signal)
+            .catch(() => {});
       }
       reconciler.stopStarting();
       const left = await reconciler.drain(DRAIN_TIMEOUT_MS);
