@@ -42,11 +42,11 @@ export interface PoolServiceHandle {
  */
 const HOOK_COALESCE_MS = 200;
 /**
- * Passes a stream of hooks may cause, at most one a second: during a burst of hundreds of jobs
+ * Passes a stream of hooks may cause, at most two a second: during a burst of hundreds of jobs
  * Azure DevOps sends a call per job and state, and each pass costs two listings (all pages) against
  * the organization's rate limit.
  */
-const HOOK_PASS_GAP_MS = 1_000;
+const HOOK_PASS_GAP_MS = 500;
 
 /** How long a stopping service waits for start requests already sent. */
 const DRAIN_TIMEOUT_MS = 30_000;
