@@ -40,6 +40,8 @@ import {
   formatLease,
   judgeLease,
   leaseDurationMs,
+  leaseOf,
+  withoutLease,
   leaseHolderFor,
   type Lease,
   type LeaseVerdict,
@@ -338,6 +340,33 @@ export class PoolReconciler {
     this.leaseSince ??= verdict.mine?.lease.since ?? now;
     const value = formatLease({ holder: this.leaseHolder, since: this.leaseSince, until: now + leaseMs });
     return { agent, value };
+  }
+
+  /**
+   * On the way out: removes this service's lease, so that another deployment (or the next
+   * `--once`) can act at once instead of waiting for it to lapse. Best effort: a lease left
+   * behind just lapses.
+   */
+  async releaseLease(): Promise<void> {
+    if (this.leaseSince === undefined || !this.poolRef) return;
+    const pool = this.poolRef;
+    try {
+      const agents = await this.deps.connection.azdo.listAgents(pool);
+      for (const agent of agents) {
+        if (leaseOf(agent)?.holder !== this.leaseHolder) continue;
+        await this.deps.connection.azdo.updateAgentUserCapabilities(
+          pool,
+          agent.id,
+          withoutLease(agent.userCapabilities),
+        );
+        this.deps.log.info(`Released the pool's lease on ${agent.name}`, { pool: pool.name });
+      }
+      this.leaseSince = undefined;
+    } catch (error) {
+      this.deps.log.warn("Could not release the pool's lease; it lapses by itself", {
+        error: (error as Error).message,
+      });
+    }
   }
 
   /** Another service holds the pool: this pass changes nothing, and says why once. */

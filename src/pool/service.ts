@@ -179,6 +179,7 @@ export async function startPoolService(
       }
       reconciler.stopStarting();
       const left = await reconciler.drain(DRAIN_TIMEOUT_MS);
+      await reconciler.releaseLease();
       log.info("Pool service stopped: no new VMs; running jobs and their VMs are left alone", {
         ...(left > 0 ? { startRequestsStillInFlight: left } : {}),
       });
@@ -211,6 +212,7 @@ export async function reconcileOnce(
     });
     const report = await reconciler.reconcileOnce();
     const left = await reconciler.drain(deps.drainTimeoutMs ?? 5 * 60_000);
+    await reconciler.releaseLease();
     const errors = [...report.errors, ...reconciler.takeStartErrors()];
     if (left > 0) errors.push(`${left} start request(s) did not finish in time`);
     log.info("Reconcile pass done", summary({ ...report, errors }));
