@@ -28,14 +28,20 @@ export function flagAttribute(spec: SettingSpec): string | undefined {
   return spec.flags ? new Option(spec.flags).attributeName() : undefined;
 }
 
+/** What a command talks to; both when not said. */
+export interface CommandNeeds {
+  azureDevOps?: boolean;
+  controller?: boolean;
+}
+
 export interface LoadInputs {
   /** Commander's option values (globals included). */
   flags: Record<string, unknown>;
   env: NodeJS.ProcessEnv;
   cwd: string;
   home: string;
-  /** Which parts the command needs: `templates` needs no Azure DevOps settings. */
-  needsAzureDevOps: boolean;
+  /** Which parts the command needs: `templates` needs no Azure DevOps settings, `agent` no controller. */
+  needs: CommandNeeds;
 }
 
 export interface LoadedConfig {
@@ -85,7 +91,8 @@ export function loadConfig(inputs: LoadInputs): LoadedConfig {
     cwd: inputs.cwd,
     configFile: file,
     env: inputs.env,
-    needsAzureDevOps: inputs.needsAzureDevOps,
+    needsAzureDevOps: inputs.needs.azureDevOps !== false,
+    needsController: inputs.needs.controller !== false,
     missing: (spec) =>
       `No ${spec.label ?? spec.file}: give ${spec.flags?.split(" ")[0] ?? "it"}, set ${spec.env}, or set ${spec.file} in the config file.`,
   });

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { openConnection, type OpenedConnection } from "../core/index.ts";
 import type { Cancellation } from "./cancel.ts";
-import { loadConfig, type LoadedConfig } from "./config.ts";
+import { loadConfig, type CommandNeeds, type LoadedConfig } from "./config.ts";
 import { ConfigError } from "./errors.ts";
 import type { Output } from "./output.ts";
 import type { SecretScrubber } from "./secrets.ts";
@@ -17,13 +17,13 @@ export interface Runtime {
 }
 
 /** Reads the settings for a command (flags > env > config file) and masks their secrets at once. */
-export function settingsFor(command: Command, runtime: Runtime, needsAzureDevOps = true): LoadedConfig {
+export function settingsFor(command: Command, runtime: Runtime, needs: CommandNeeds = {}): LoadedConfig {
   const loaded = loadConfig({
     flags: command.optsWithGlobals(),
     env: runtime.env,
     cwd: runtime.cwd,
     home: runtime.home,
-    needsAzureDevOps,
+    needs,
   });
   for (const secret of loaded.secrets) runtime.scrubber.register(secret);
   for (const warning of loaded.warnings) runtime.output.warn(warning);
@@ -35,9 +35,9 @@ export function settingsFor(command: Command, runtime: Runtime, needsAzureDevOps
 export function connect(
   command: Command,
   runtime: Runtime,
-  needsAzureDevOps = true,
+  needs: CommandNeeds = {},
 ): { settings: LoadedConfig; connection: OpenedConnection } {
-  const settings = settingsFor(command, runtime, needsAzureDevOps);
+  const settings = settingsFor(command, runtime, needs);
   try {
     const connection = openConnection(settings.connection, runtime.output.log, runtime.scrubber.register);
     return { settings, connection };

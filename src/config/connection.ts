@@ -19,12 +19,15 @@ export interface ResolvedSettings {
   env: NodeJS.ProcessEnv;
   /** `templates` needs no Azure DevOps settings. */
   needsAzureDevOps: boolean;
+  /** `agent register|remove` need no controller (absent: needed). */
+  needsController?: boolean;
   /** Says how to give a required setting that is missing (the CLI names its flag and variable). */
   missing(spec: SettingSpec): string;
 }
 
-/** Azure DevOps URL for commands that never talk to Azure DevOps (`templates`): the client needs one. */
+/** URLs for commands that never talk to that side (`templates`, `agent`): the clients need one. */
 const UNUSED_AZURE_DEVOPS_URL = "https://dev.azure.com/unused-by-this-command";
+const UNUSED_CONTROLLER_URL = "https://controller.unused-by-this-command.invalid";
 
 /** The core's connection from the shared settings; every message names where the bad value came from. */
 export function connectionFrom(settings: ResolvedSettings): ConnectionConfig {
@@ -84,7 +87,10 @@ export function connectionFrom(settings: ResolvedSettings): ConnectionConfig {
   const needsAzureDevOps = settings.needsAzureDevOps;
   const registration = choice<AgentRegistrationMode>("agentRegistration");
   return {
-    controllerUrl: url("controllerUrl"),
+    controllerUrl:
+      settings.needsController === false && !text("controllerUrl")
+        ? UNUSED_CONTROLLER_URL
+        : url("controllerUrl"),
     auth: controllerAuthFrom({
       method: text("auth"),
       rootToken: text("rootToken"),

@@ -34,7 +34,7 @@ function cli(file: string, flags: Record<string, unknown> = {}, env: NodeJS.Proc
     env: { AZP_TOKEN: PAT, ...env },
     cwd: dir,
     home: dir,
-    needsAzureDevOps: true,
+    needs: {},
   });
 }
 

@@ -161,16 +161,7 @@ async function packageVersionIn(dir: string): Promise<string> {
   );
 }
 
-/**
- * Only Azure DevOps is needed: the loader wants a controller URL, so one nobody calls stands in
- * when none is set.
- */
+/** Only Azure DevOps is needed: no controller setting is asked for. */
 function azureDevOpsConnection(command: Command, runtime: Runtime): OpenedConnection {
-  const options = command.optsWithGlobals<{ controllerUrl?: string }>();
-  const withController = Object.assign(Object.create(command) as Command, {
-    optsWithGlobals: () => ({ ...options, controllerUrl: options.controllerUrl ?? UNUSED_CONTROLLER_URL }),
-  });
-  return connect(withController, runtime).connection;
+  return connect(command, runtime, { controller: false }).connection;
 }
-
-const UNUSED_CONTROLLER_URL = "https://controller.unused-by-this-command.invalid";

@@ -18,7 +18,7 @@ export function registerTemplates(program: Command, runtime: Runtime): void {
 }
 
 export async function runTemplates(command: Command, runtime: Runtime): Promise<TemplateRow[]> {
-  const { connection } = connect(command, runtime, false);
+  const { connection } = connect(command, runtime, { azureDevOps: false });
   try {
     runtime.output.progress("Listing templates");
     return await abortable(listTemplatesWithTags(connection.anka), runtime.cancellation.signal);
