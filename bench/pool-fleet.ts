@@ -13,9 +13,8 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { lightScriptRunner } from "../emulator/light-runner.ts";
 import { startWorld } from "../emulator/world.ts";
-import { timeOf } from "../src/pool/index.ts";
 import { seedWithSlots } from "./controller.ts";
-import { serviceRequests, startRequests, summary, waitUntil } from "./pool.ts";
+import { sample, serviceRequests, startRequests, summary, waitsAndStarts, waitUntil } from "./pool.ts";
 import { median, percentile, round } from "./stats.ts";
 
 const POOL = "Anka";
@@ -119,14 +118,7 @@ export async function fleetFigures(load: FleetLoad, hooks: boolean): Promise<Fle
   const planCpu: number[] = [];
   let peakRss = 0;
   const sampler = setInterval(() => {
-    for (const agent of world.azdo.agents(POOL))
-      if (agent.status === "online" && !firstOnline.has(agent.name))
-        firstOnline.set(agent.name, Date.parse(agent.statusChangedOn));
-    for (const instance of world.controller.instances()) {
-      const agent = instance.metadata?.azdo_agent;
-      if (typeof agent === "string" && !created.has(agent))
-        created.set(agent, timeOf(instance.cr_time) ?? NaN);
-    }
+    sample(world, firstOnline, created);
     peakRss = Math.max(peakRss, rssOf(child.pid));
   }, 50);
   const cpuSampler = setInterval(() => {
@@ -174,21 +166,8 @@ export async function fleetFigures(load: FleetLoad, hooks: boolean): Promise<Fle
       const left = world.leftovers();
       return left.instances === 0 && left.agents.every((name) => name.startsWith("anka-placeholder-"));
     }, 120_000).catch(() => {});
-    const waits: number[] = [];
-    const starts: number[] = [];
-    const ratios: number[] = [];
-    let succeeded = 0;
-    for (const { requestId } of jobs) {
-      const job = world.azdo.job(requestId);
-      if (job?.result === "succeeded") succeeded++;
-      const agent = job?.reservedAgent?.name ?? "";
-      const wait = Date.parse(job?.assignTime ?? "") - Date.parse(job?.queueTime ?? "");
-      const start = (firstOnline.get(agent) ?? NaN) - (created.get(agent) ?? NaN);
-      if (!Number.isFinite(wait) || !Number.isFinite(start) || start <= 0) continue;
-      waits.push(wait / 1000);
-      starts.push(start / 1000);
-      ratios.push(wait / start);
-    }
+    const { waits, starts, ratios } = waitsAndStarts(world, jobs, firstOnline, created);
+    const succeeded = jobs.filter((job) => world.azdo.job(job.requestId)?.result === "succeeded").length;
     const left = world.leftovers();
     return {
       hooks,

@@ -107,7 +107,7 @@ async function serve(world: World, pollSeconds: number, classes: string) {
 }
 
 /** When each agent first came online, and when each instance was requested (by its agent's name). */
-function sample(world: World, firstOnline: Map<string, number>, created: Map<string, number>): void {
+export function sample(world: World, firstOnline: Map<string, number>, created: Map<string, number>): void {
   for (const agent of world.azdo.agents(POOL)) {
     if (agent.status === "online" && !firstOnline.has(agent.name))
       firstOnline.set(agent.name, Date.parse(agent.statusChangedOn));
@@ -116,6 +116,29 @@ function sample(world: World, firstOnline: Map<string, number>, created: Map<str
     const agent = instance.metadata?.azdo_agent;
     if (typeof agent === "string" && !created.has(agent)) created.set(agent, timeOf(instance.cr_time) ?? NaN);
   }
+}
+
+/** Per finished job: its wait (queued to assigned), the own start of the VM that ran it, their ratio. */
+export function waitsAndStarts(
+  world: World,
+  jobs: { requestId: number }[],
+  firstOnline: Map<string, number>,
+  created: Map<string, number>,
+): { waits: number[]; starts: number[]; ratios: number[] } {
+  const waits: number[] = [];
+  const starts: number[] = [];
+  const ratios: number[] = [];
+  for (const { requestId } of jobs) {
+    const job = world.azdo.job(requestId);
+    const agent = job?.reservedAgent?.name ?? "";
+    const wait = Date.parse(job?.assignTime ?? "") - Date.parse(job?.queueTime ?? "");
+    const start = (firstOnline.get(agent) ?? NaN) - (created.get(agent) ?? NaN);
+    if (!Number.isFinite(wait) || !Number.isFinite(start) || start <= 0) continue;
+    waits.push(wait / 1000);
+    starts.push(start / 1000);
+    ratios.push(wait / start);
+  }
+  return { waits, starts, ratios };
 }
 
 async function measureFreeCapacity(
@@ -139,19 +162,7 @@ async function measureFreeCapacity(
       await sleep(150 + Math.random() * 300);
     }
     await waitUntil(() => jobs.every((job) => world.azdo.job(job.requestId)?.result !== undefined), 60_000);
-    const waits: number[] = [];
-    const starts: number[] = [];
-    const ratios: number[] = [];
-    for (const { requestId } of jobs) {
-      const job = world.azdo.job(requestId);
-      const agent = job?.reservedAgent?.name ?? "";
-      const wait = Date.parse(job?.assignTime ?? "") - Date.parse(job?.queueTime ?? "");
-      const start = (firstOnline.get(agent) ?? NaN) - (created.get(agent) ?? NaN);
-      if (!Number.isFinite(wait) || !Number.isFinite(start) || start <= 0) continue;
-      waits.push(wait / 1000);
-      starts.push(start / 1000);
-      ratios.push(wait / start);
-    }
+    const { waits, starts, ratios } = waitsAndStarts(world, jobs, firstOnline, created);
     return {
       jobs: jobs.length,
       waitSeconds: summary(waits),
