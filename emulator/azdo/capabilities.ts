@@ -13,6 +13,24 @@ export function effectiveCapabilities(
   return merged;
 }
 
+/**
+ * The same effective map keyed by lower-cased name, for matching many demands against one agent
+ * without scanning it per lookup: a system name keeps its first casing's value (as a scan of the
+ * merged map would find it), a user entry replaces every casing of its name.
+ */
+export function capabilityIndex(
+  system: Record<string, string>,
+  user: Record<string, string>,
+): Map<string, string> {
+  const index = new Map<string, string>();
+  for (const [name, value] of Object.entries(system)) {
+    const key = name.toLowerCase();
+    if (!index.has(key)) index.set(key, value);
+  }
+  for (const [name, value] of Object.entries(user)) index.set(name.toLowerCase(), value);
+  return index;
+}
+
 /** A JSON object of string values, or undefined when the input is not an object. Non-strings become strings. */
 export function toCapabilityMap(value: unknown): Record<string, string> | undefined {
   if (!value || typeof value !== "object" || Array.isArray(value)) return undefined;

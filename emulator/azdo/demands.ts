@@ -46,7 +46,15 @@ export function lookupCapability(capabilities: Record<string, string>, name: str
 }
 
 export function satisfies(capabilities: Record<string, string>, demand: Demand): boolean {
-  const value = lookupCapability(capabilities, demand.name);
+  return valueSatisfies(lookupCapability(capabilities, demand.name), demand);
+}
+
+/** Against a capability index (capabilities.ts `capabilityIndex`: lower-cased names), demands parsed once. */
+export function satisfiesAllIndexed(index: ReadonlyMap<string, string>, demands: readonly Demand[]): boolean {
+  return demands.every((demand) => valueSatisfies(index.get(demand.name.toLowerCase()), demand));
+}
+
+function valueSatisfies(value: string | undefined, demand: Demand): boolean {
   if (value === undefined) return false;
   switch (demand.kind) {
     case "exists":

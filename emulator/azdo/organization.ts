@@ -2,8 +2,8 @@
 // rules that tie them together (registration, online status, dispatch). HTTP lives in routes/.
 import { randomUUID } from "node:crypto";
 import type { AgentCredentials } from "./agent-credentials.ts";
-import { effectiveCapabilities } from "./capabilities.ts";
-import { satisfiesAll } from "./demands.ts";
+import { capabilityIndex } from "./capabilities.ts";
+import { parseDemand, satisfiesAllIndexed } from "./demands.ts";
 import {
   agentBusy,
   agentExists,
@@ -272,7 +272,7 @@ export class Organization {
       queueTime: this.now,
     };
     this.jobsById.set(requestId, job);
-    if (this.settings.rejectUnsatisfiable && this.matchingAgents(job).length === 0) {
+    if (this.settings.rejectUnsatisfiable && !this.hasMatchingAgent(job)) {
       // B6: text as the service logs it when no registered agent satisfies the demands.
       job.result = "failed";
       job.finishTime = this.now;
@@ -301,9 +301,23 @@ export class Organization {
 
   /** Registered agents whose capabilities satisfy the job's demands, whatever their status (B6). */
   matchingAgents(job: JobRecord): AgentRecord[] {
+    const demands = job.demands.map(parseDemand);
     return this.agentsIn(job.poolId).filter((agent) =>
-      satisfiesAll(effectiveCapabilities(agent.systemCapabilities, agent.userCapabilities), job.demands),
+      satisfiesAllIndexed(capabilityIndex(agent.systemCapabilities, agent.userCapabilities), demands),
     );
+  }
+
+  /** Whether any registered agent, whatever its status, satisfies the job's demands (stops at the first). */
+  private hasMatchingAgent(job: JobRecord): boolean {
+    const demands = job.demands.map(parseDemand);
+    for (const agent of this.agentsById.values()) {
+      if (
+        agent.poolId === job.poolId &&
+        satisfiesAllIndexed(capabilityIndex(agent.systemCapabilities, agent.userCapabilities), demands)
+      )
+        return true;
+    }
+    return false;
   }
 
   /** The listener's lock renewal (PATCH without result) or its finish (PATCH with result), §3 "Job run". */
@@ -386,15 +400,25 @@ export class Organization {
    * matching agents make a job wait, not fail).
    */
   private dispatch(): void {
+    // Only free agents can take a job: matching is done against them alone (capabilities indexed
+    // once per pass), and the pass ends when none is left. Same choice as matching every agent of
+    // the pool and taking the first free one: `free` keeps the registration order.
+    const free = [...this.agentsById.values()]
+      .filter((agent) => agent.enabled && agent.assignedRequestId === undefined && this.isOnline(agent))
+      .map((agent) => ({ agent, index: capabilityIndex(agent.systemCapabilities, agent.userCapabilities) }));
+    if (free.length === 0) return;
     const queued = [...this.jobsById.values()]
       .filter((job) => job.result === undefined && job.reservedAgentId === undefined)
       .sort((a, b) => a.requestId - b.requestId);
     for (const job of queued) {
-      const agent = this.matchingAgents(job).find(
-        (candidate) =>
-          candidate.enabled && candidate.assignedRequestId === undefined && this.isOnline(candidate),
+      if (free.length === 0) break;
+      const demands = job.demands.map(parseDemand);
+      const match = free.find(
+        (candidate) => candidate.agent.poolId === job.poolId && satisfiesAllIndexed(candidate.index, demands),
       );
-      if (!agent) continue;
+      if (!match) continue;
+      free.splice(free.indexOf(match), 1);
+      const { agent } = match;
       job.assignTime = this.now;
       job.reservedAgentId = agent.id;
       job.reservedAgentName = agent.name;
