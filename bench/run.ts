@@ -28,6 +28,10 @@ async function poolFleet(load: FleetLoad): Promise<Record<string, unknown>> {
   return {
     withHooks,
     withoutHooks,
+    ratios:
+      "ratio: queued-to-assigned over the VM's own start, every job (with more jobs than slots, mostly " +
+      "waiting for a slot to come free); freeCapacity.ratio: the same over the jobs that arrived while a " +
+      "slot was free for them, which the 1.05 target is about",
     targets: {
       ratioMedianWithHooksAtMost: 1.05,
       wastePer100JobsWithoutStandby: 0,
