@@ -74,6 +74,8 @@ export interface ReconcilerDeps {
   clock: Clock;
   metrics: PoolMetrics;
   registerSecret: SecretRegistry;
+  /** Gives back what `registerSecret` was given for one VM start, once that start has settled. */
+  releaseSecrets?: (values: string[]) => void;
 }
 
 export interface PassReport {
@@ -476,6 +478,13 @@ export class PoolReconciler {
     const { connection, log, metrics } = this.deps;
     const identity = newVmIdentity(pool.name, config.name);
     this.pending.set(identity.agentName, { className: config.name });
+    // This start's own secrets (its startup script, a pre-registered agent's key): masked while
+    // the start request may echo them, released once it has settled (finally, below).
+    const secrets: string[] = [];
+    const registerSecret = (value: string) => {
+      secrets.push(value);
+      this.deps.registerSecret(value);
+    };
     const task = (async () => {
       const agentIdentity = {
         pool: pool.name,
@@ -494,11 +503,11 @@ export class PoolReconciler {
                 agentVersion: await this.packageVersion(packageUrl, resolution.arch),
                 arch: resolution.arch,
               },
-              { registerSecret: this.deps.registerSecret },
+              { registerSecret },
             )
           : undefined;
       const { script } = startupScriptFor(connection.agent, agentIdentity, {
-        registerSecret: this.deps.registerSecret,
+        registerSecret,
         agentFiles,
       });
       // A failed start request removes the pre-registered agent at once; if the service dies in
@@ -548,6 +557,7 @@ export class PoolReconciler {
         this.problem(config.name, "start_request", `a VM start failed: ${error.message}`);
       })
       .finally(() => {
+        this.deps.releaseSecrets?.(secrets);
         this.pending.delete(identity.agentName);
         this.inflight.delete(task);
       });
