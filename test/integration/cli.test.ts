@@ -23,6 +23,7 @@ import {
   uakPublicKeyBase64,
   WRONG_ROOT_TOKEN,
 } from "../helpers/secrets.ts";
+import { CLI_BIN, spawnCli } from "../helpers/cli-process.ts";
 import { PAT, POOL, READ_ONLY_PAT, startWorld, type World } from "../helpers/world.ts";
 
 /**
@@ -32,7 +33,7 @@ import { PAT, POOL, READ_ONLY_PAT, startWorld, type World } from "../helpers/wor
  * the stand-in agent registers). Every transcript is scanned for secrets at the end.
  */
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const BIN = path.join(ROOT, "bin", "anka-azdo.mjs");
+const BIN = CLI_BIN;
 const SONOMA_ID = "6b135004-2a4e-4a6f-8d2c-1f0e3c1d266c";
 /** Every test secret in every form that could leak (test/helpers/secrets.ts). */
 const SECRETS = secretForms();
@@ -72,25 +73,21 @@ function launch(
   args: string[],
   options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): { child: ChildProcess; output: () => string; finished: Promise<CliRun> } {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const { child, output, finished } = spawnCli(args, {
     cwd: options.cwd ?? home,
     env: options.env ?? baseEnv(),
-    stdio: ["ignore", "pipe", "pipe"],
   });
   running.add(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const finished = new Promise<CliRun>((resolve) => {
-    child.on("close", (code) => {
+  return {
+    child,
+    output,
+    finished: finished.then((outcome) => {
       running.delete(child);
-      const run = { args, code, stdout, stderr };
+      const run = { args, ...outcome };
       transcripts.push(run);
-      resolve(run);
-    });
-  });
-  return { child, output: () => stdout + stderr, finished };
+      return run;
+    }),
+  };
 }
 
 function cli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliRun> {

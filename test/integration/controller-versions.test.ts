@@ -16,6 +16,7 @@ import type { CleanupOutput } from "../../src/cli/commands/cleanup.ts";
 import type { StartOutput } from "../../src/cli/commands/start.ts";
 import { createJsonLogger, parsePoolConfig, SecretSet, startPoolService } from "../../src/pool/index.ts";
 import { secretForms } from "../helpers/secrets.ts";
+import { spawnCli } from "../helpers/cli-process.ts";
 import { PAT, POOL, startWorld, taskFolder, type World } from "../helpers/world.ts";
 
 /**
@@ -26,7 +27,6 @@ import { PAT, POOL, startWorld, taskFolder, type World } from "../helpers/world.
  * pool service in-process; the startup script runs for real in the sandbox shell.
  */
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const BIN = path.join(ROOT, "bin", "anka-azdo.mjs");
 const SECRETS = secretForms();
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const EC2_ID = /^i-[0-9a-f]{17}$/;
@@ -196,7 +196,7 @@ for (const version of [DEFAULT_CONTROLLER_VERSION, OLDER_CONTROLLER_VERSION]) {
     });
 
     function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-      const child = spawn(process.execPath, [BIN, ...args], {
+      return spawnCli(args, {
         cwd: home,
         env: {
           PATH: process.env.PATH,
@@ -207,18 +207,10 @@ for (const version of [DEFAULT_CONTROLLER_VERSION, OLDER_CONTROLLER_VERSION]) {
           AZP_TOKEN: PAT,
           AZP_POOL: POOL,
         },
-        stdio: ["ignore", "pipe", "pipe"],
+      }).finished.then((outcome) => {
+        assertNoSecrets(outcome.stdout + outcome.stderr);
+        return outcome;
       });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-      return new Promise((resolve) =>
-        child.on("close", (code) => {
-          assertNoSecrets(stdout + stderr);
-          resolve({ code, stdout, stderr });
-        }),
-      );
     }
 
     const cliStart = (identifier: string) =>
